@@ -1,0 +1,173 @@
+//! Finding a request's command: [`lookup`] by name, [`resolve`] for a whole request (name,
+//! subcommand, support, arity), and [`commands`] for the whole table.
+//!
+//! Names match ASCII case-insensitively without copying: the table is sorted by lower-case
+//! name and searched by comparing each byte of the request lowered on the fly.
+
+use std::cmp::Ordering;
+
+use crate::args::Arguments;
+use crate::command::{Command, Kind};
+use crate::error::CommandError;
+use crate::table::COMMANDS;
+
+/// The command named `name` (ASCII case-insensitive), or `None` if rampart does not know it.
+///
+/// This finds top-level entries only; a container's subcommands are found with
+/// [`Command::subcommand`], or by [`resolve`] directly.
+#[must_use]
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    COMMANDS
+        .binary_search_by(|command| compare_ignoring_case(command.name.as_bytes(), name))
+        .ok()
+        .map(|found| &COMMANDS[found])
+}
+
+/// Every top-level command, sorted by name; subcommands hang off their container.
+/// This is what the proxy answers `COMMAND`, `COMMAND COUNT` and `COMMAND INFO` from.
+#[must_use]
+pub fn commands() -> &'static [Command] {
+    COMMANDS
+}
+
+/// Finds the command of a request and checks what can be checked without reading its keys:
+/// the name is known, a container's subcommand is known, the command is supported, and the
+/// argument count fits its arity.
+///
+/// `Ok` is always a [`Kind::Forward`], [`Kind::Split`] or [`Kind::Local`] command (a
+/// subcommand for containers). An unsupported command is refused before its arity is checked,
+/// so `BLPOP` alone is told it is unsupported rather than short of arguments.
+///
+/// # Errors
+///
+/// [`CommandError::Unknown`] (no such command, or an empty request),
+/// [`CommandError::UnknownSubcommand`], [`CommandError::Unsupported`] or
+/// [`CommandError::WrongArity`]. The error borrows the request to quote it.
+pub fn resolve(args: &dyn Arguments) -> Result<&'static Command, CommandError<'_>> {
+    let unknown = CommandError::Unknown { args };
+    if args.count() == 0 {
+        return Err(unknown);
+    }
+    let mut command = lookup(args.get(0)).ok_or(unknown)?;
+    if !command.subcommands.is_empty() && args.count() >= 2 {
+        let name = args.get(1);
+        command = command
+            .subcommand(name)
+            .ok_or(CommandError::UnknownSubcommand {
+                container: command.name,
+                subcommand: name,
+            })?;
+    }
+    if let Kind::Unsupported(reason) = command.kind {
+        return Err(CommandError::Unsupported {
+            command: command.name,
+            reason,
+        });
+    }
+    command.check_arity(args.count())?;
+    Ok(command)
+}
+
+/// Orders a lower-case table name against a request's name as if the latter were lower-case.
+pub(crate) fn compare_ignoring_case(table: &[u8], name: &[u8]) -> Ordering {
+    let lowered = name.iter().map(u8::to_ascii_lowercase);
+    table.iter().copied().cmp(lowered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{lookup, resolve};
+    use crate::{CommandError, Kind, LocalCommand};
+
+    #[test]
+    fn lookup_ignores_ascii_case() {
+        for name in [&b"get"[..], b"GET", b"gEt", b"GeT"] {
+            assert_eq!(lookup(name).unwrap().name, "get");
+        }
+        assert_eq!(
+            lookup(b"GEORADIUSBYMEMBER_RO").unwrap().name,
+            "georadiusbymember_ro"
+        );
+        assert_eq!(lookup(b"Restore-Asking").unwrap().name, "restore-asking");
+    }
+
+    #[test]
+    fn lookup_rejects_near_misses() {
+        for name in [
+            &b""[..],
+            b"ge",
+            b"gett",
+            b"get ",
+            b"g\xc3\xa9t",
+            b"GET\0",
+            b"object|encoding",
+            &[0xff; 300],
+        ] {
+            assert!(lookup(name).is_none(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_descends_into_subcommands() {
+        let args: [&[u8]; 3] = [b"object", b"ENCODING", b"k"];
+        assert_eq!(resolve(&args).unwrap().name, "object|encoding");
+        let args: [&[u8]; 2] = [b"object", b"nope"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::UnknownSubcommand {
+                container: "object",
+                subcommand: b"nope"
+            })
+        ));
+        let args: [&[u8]; 1] = [b"xinfo"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::WrongArity { command: "xinfo" })
+        ));
+        let args: [&[u8]; 2] = [b"object", b"encoding"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::WrongArity {
+                command: "object|encoding"
+            })
+        ));
+    }
+
+    #[test]
+    fn resolve_refuses_before_counting() {
+        let args: [&[u8]; 1] = [b"blpop"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::Unsupported {
+                command: "blpop",
+                ..
+            })
+        ));
+        let args: [&[u8]; 2] = [b"config", b"get"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::Unsupported {
+                command: "config",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn resolve_checks_arity_and_finds_local_commands() {
+        let args: [&[u8]; 1] = [b"PING"];
+        assert_eq!(
+            resolve(&args).unwrap().kind,
+            Kind::Local(LocalCommand::Ping)
+        );
+        let args: [&[u8]; 1] = [b"auth"];
+        assert!(matches!(
+            resolve(&args),
+            Err(CommandError::WrongArity { command: "auth" })
+        ));
+        let args: [&[u8]; 0] = [];
+        assert!(matches!(resolve(&args), Err(CommandError::Unknown { .. })));
+        let args: Vec<&[u8]> = vec![b"nosuch", b"a"];
+        assert!(matches!(resolve(&args), Err(CommandError::Unknown { .. })));
+    }
+}

@@ -1,0 +1,39 @@
+//! The stats port (`-s`/`-a`, default 0.0.0.0:22222): on every connection it writes one JSON
+//! document in nutcracker's layout and closes, reading nothing from the peer.
+
+use std::io::{self, Write};
+use std::net::{TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread;
+
+use rampart_config::Config;
+
+use super::stats::StatsBoard;
+
+/// Binds the stats socket; failing here stops start-up, as in nutcracker.
+pub fn bind(address: &str, port: u16) -> io::Result<TcpListener> {
+    let resolved = (address, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address found"))?;
+    TcpListener::bind(resolved)
+}
+
+/// Serves the stats document on its own thread for the life of the process.
+pub fn spawn(listener: TcpListener, board: Arc<StatsBoard>, config: Arc<Config>) -> io::Result<()> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string());
+    thread::Builder::new().name("stats".into()).spawn(move || {
+        for connection in listener.incoming() {
+            match connection {
+                Ok(mut peer) => {
+                    let document = board.render(&config, &hostname);
+                    let _ = peer.write_all(document.as_bytes());
+                }
+                Err(error) => tracing::warn!("stats accept failed: {error}"),
+            }
+        }
+    })?;
+    Ok(())
+}

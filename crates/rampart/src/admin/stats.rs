@@ -1,0 +1,170 @@
+//! nutcracker-compatible stats: per-worker counter tables that workers fill without locks and
+//! publish periodically, their sum, and the exact JSON document nutcracker's stats port serves.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rampart_config::Config;
+
+use super::catalog::{PoolStat, ServerStat};
+
+/// One pool's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolCounters {
+    pub pool: [u64; PoolStat::COUNT],
+    pub servers: Vec<[u64; ServerStat::COUNT]>,
+}
+
+/// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsTable {
+    pub pools: Vec<PoolCounters>,
+    /// Connections ever created (clients, servers, listeners).
+    pub total_connections: u64,
+    /// Connections open now.
+    pub current_connections: u64,
+}
+
+impl StatsTable {
+    pub fn new(config: &Config) -> StatsTable {
+        StatsTable {
+            pools: config
+                .pools
+                .iter()
+                .map(|pool| PoolCounters {
+                    pool: [0; PoolStat::COUNT],
+                    servers: vec![[0; ServerStat::COUNT]; pool.servers.len()],
+                })
+                .collect(),
+            total_connections: 0,
+            current_connections: 0,
+        }
+    }
+
+    pub fn pool_mut(&mut self, pool: usize, stat: PoolStat) -> &mut u64 {
+        &mut self.pools[pool].pool[stat as usize]
+    }
+
+    pub fn server_mut(&mut self, pool: usize, server: usize, stat: ServerStat) -> &mut u64 {
+        &mut self.pools[pool].servers[server][stat as usize]
+    }
+
+    /// Adds `other` into `self`: counters and gauges sum; `server_ejected_at` keeps the latest.
+    pub fn accumulate(&mut self, other: &StatsTable) {
+        for (mine, theirs) in self.pools.iter_mut().zip(&other.pools) {
+            for (a, b) in mine.pool.iter_mut().zip(&theirs.pool) {
+                *a += b;
+            }
+            for (server, other_server) in mine.servers.iter_mut().zip(&theirs.servers) {
+                for stat in ServerStat::ALL {
+                    let (a, b) = (&mut server[stat as usize], other_server[stat as usize]);
+                    *a = if stat == ServerStat::ServerEjectedAt {
+                        (*a).max(b)
+                    } else {
+                        *a + b
+                    };
+                }
+            }
+        }
+        self.total_connections += other.total_connections;
+        self.current_connections += other.current_connections;
+    }
+}
+
+/// Where workers publish their tables; the stats server sums them on demand.
+pub struct StatsBoard {
+    slots: Vec<Mutex<StatsTable>>,
+    started: Instant,
+}
+
+impl StatsBoard {
+    /// One slot per publisher (workers and the control plane).
+    pub fn new(config: &Config, publishers: usize) -> StatsBoard {
+        StatsBoard {
+            slots: (0..publishers)
+                .map(|_| Mutex::new(StatsTable::new(config)))
+                .collect(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Replaces publisher `slot`'s table with a copy of `table`.
+    pub fn publish(&self, slot: usize, table: &StatsTable) {
+        let mut published = self.slots[slot]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        published.clone_from(table);
+    }
+
+    /// The sum of every publisher's latest table.
+    pub fn sum(&self, config: &Config) -> StatsTable {
+        let mut total = StatsTable::new(config);
+        for slot in &self.slots {
+            total.accumulate(&slot.lock().unwrap_or_else(|poison| poison.into_inner()));
+        }
+        total
+    }
+
+    /// The stats document, byte for byte in nutcracker's layout.
+    pub fn render(&self, config: &Config, hostname: &str) -> String {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        render_json(
+            config,
+            &self.sum(config),
+            hostname,
+            self.started.elapsed().as_secs(),
+            timestamp,
+        )
+    }
+}
+
+/// nutcracker's stats JSON: `", "` between entries, `": {"` to open, `},` between siblings,
+/// names not escaped, a final newline.
+pub fn render_json(
+    config: &Config,
+    table: &StatsTable,
+    hostname: &str,
+    uptime: u64,
+    timestamp: u64,
+) -> String {
+    let mut out = String::with_capacity(512);
+    let _ = write!(
+        out,
+        "{{\"service\":\"nutcracker\", \"source\":\"{hostname}\", \"version\":\"0.5.0\", \
+         \"uptime\":{uptime}, \"timestamp\":{timestamp}, \"total_connections\":{}, \
+         \"curr_connections\":{}",
+        table.total_connections, table.current_connections
+    );
+    for (p, (pool, counters)) in config.pools.iter().zip(&table.pools).enumerate() {
+        let _ = write!(out, "{}\"{}\": {{", separator(p), pool.name);
+        for (i, stat) in PoolStat::ALL.into_iter().enumerate() {
+            let comma = if i > 0 { ", " } else { "" };
+            let _ = write!(
+                out,
+                "{comma}\"{}\":{}",
+                stat.name(),
+                counters.pool[stat as usize]
+            );
+        }
+        for (s, (server, values)) in pool.servers.iter().zip(&counters.servers).enumerate() {
+            let _ = write!(out, "{}\"{}\": {{", separator(s), server.name);
+            for (i, stat) in ServerStat::ALL.into_iter().enumerate() {
+                let comma = if i > 0 { ", " } else { "" };
+                let _ = write!(out, "{comma}\"{}\":{}", stat.name(), values[stat as usize]);
+            }
+            out.push('}');
+        }
+        out.push('}');
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// nutcracker opens the first pool (and a pool's first server) with `", "` and later ones
+/// with a bare `","`.
+fn separator(index: usize) -> &'static str {
+    if index == 0 { ", " } else { "," }
+}

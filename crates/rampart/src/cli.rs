@@ -1,0 +1,119 @@
+//! The command line: nutcracker 0.5.0's flags with the same meanings and defaults, plus
+//! rampart's own subcommands. Parsing only; `main` decides what to run.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// nutcracker's default configuration path (upstream's, not Debian's).
+pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "A sharding Redis proxy: a drop-in nutcracker (twemproxy) replacement",
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The flags nutcracker accepts, with its long names, defaults and ranges.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Show version and exit
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+
+    /// Test configuration for syntax errors and exit
+    #[arg(short = 't', long = "test-conf")]
+    pub test_conf: bool,
+
+    /// Run as a daemon
+    #[arg(short = 'd', long = "daemonize")]
+    pub daemonize: bool,
+
+    /// Print stats description and exit
+    #[arg(short = 'D', long = "describe-stats")]
+    pub describe_stats: bool,
+
+    /// Set logging level (0 to 11)
+    #[arg(short = 'v', long = "verbose", value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u8).range(0..=11))]
+    pub verbose: u8,
+
+    /// Set logging file (default: stderr)
+    #[arg(short = 'o', long = "output", value_name = "S")]
+    pub output: Option<PathBuf>,
+
+    /// Set configuration file
+    #[arg(short = 'c', long = "conf-file", value_name = "S", default_value = DEFAULT_CONF_FILE)]
+    pub conf_file: PathBuf,
+
+    /// Set stats monitoring port
+    #[arg(short = 's', long = "stats-port", value_name = "N", default_value_t = 22222,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub stats_port: u16,
+
+    /// Set stats monitoring ip
+    #[arg(
+        short = 'a',
+        long = "stats-addr",
+        value_name = "S",
+        default_value = "0.0.0.0"
+    )]
+    pub stats_addr: String,
+
+    /// Set stats aggregation interval in msec
+    #[arg(
+        short = 'i',
+        long = "stats-interval",
+        value_name = "N",
+        default_value_t = 30000
+    )]
+    pub stats_interval: u64,
+
+    /// Set pid file
+    #[arg(short = 'p', long = "pid-file", value_name = "S")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Set size of mbuf chunk in bytes (512 to 16777216); rampart sizes its read buffers with it
+    #[arg(short = 'm', long = "mbuf-size", value_name = "N", default_value_t = 16384,
+          value_parser = clap::value_parser!(u32).range(512..=16_777_216))]
+    pub mbuf_size: u32,
+
+    /// Worker threads, each with its own listener and backend connections (default: one per CPU)
+    #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the server each key is placed on: `key<TAB>server-name<TAB>host:port`
+    Route(RouteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// Configuration file
+    #[arg(short = 'c', long = "conf-file", value_name = "FILE", default_value = DEFAULT_CONF_FILE)]
+    pub conf_file: PathBuf,
+
+    /// The pool to route in; may be left out when the file has one pool
+    #[arg(long)]
+    pub pool: Option<String>,
+
+    /// Route as if this server (by name, as in the stats) were ejected; repeatable
+    #[arg(long = "eject", value_name = "SERVER")]
+    pub ejected: Vec<String>,
+
+    /// Keys to place; read from stdin, one per line, when none are given
+    pub keys: Vec<OsString>,
+}

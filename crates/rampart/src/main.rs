@@ -1,0 +1,65 @@
+//! The `rampart` binary: parses the nutcracker-compatible command line and runs what it asks
+//! for: a configuration test, a stats description, the `route` tool, or the proxy.
+//! The module tree follows the architecture: `proxy` (data path), `topology` (control
+//! plane), `admin` (stats), plus the CLI pieces.
+
+mod admin;
+mod cli;
+mod daemon;
+mod logging;
+mod proxy;
+mod route;
+mod run;
+mod test_conf;
+mod topology;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ProxyArgs};
+
+/// The version banner; names the nutcracker release whose behaviour rampart reproduces.
+fn banner() -> String {
+    format!(
+        "This is rampart-{} (nutcracker-0.5.0 compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Some(Command::Route(args)) => route::run(&args),
+        None => run_proxy_flags(&cli.proxy),
+    }
+}
+
+fn run_proxy_flags(args: &ProxyArgs) -> ExitCode {
+    if args.version {
+        eprintln!("{}", banner());
+        return ExitCode::SUCCESS;
+    }
+    if args.describe_stats {
+        eprint!("{}\n{}", banner(), admin::catalog::describe());
+        return ExitCode::SUCCESS;
+    }
+    if args.test_conf {
+        return test_conf::run(&args.conf_file);
+    }
+    let workers = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    run::run(args, workers)
+}

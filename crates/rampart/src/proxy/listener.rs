@@ -1,0 +1,127 @@
+//! Pool listeners: one TCP socket per pool per worker with SO_REUSEADDR and SO_REUSEPORT (the
+//! kernel spreads new clients over the workers), or one unix socket per pool shared by all
+//! workers, created (old socket file removed) and chmod'ed as nutcracker does.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::Path;
+
+use rampart_config::{Config, Listen, Pool};
+use socket2::{Domain, Socket, Type};
+use tokio::net::{TcpListener, UnixListener};
+
+use super::stream::Stream;
+
+/// A bound, listening socket not yet handed to a runtime.
+pub enum BoundListener {
+    Tcp(std::net::TcpListener),
+    Unix(StdUnixListener),
+}
+
+/// The same socket inside a worker's runtime.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// A listen host that getaddrinfo cannot resolve, located in the configuration file.
+#[derive(Debug)]
+pub struct ListenResolveError {
+    file: String,
+    line: usize,
+    host: String,
+    port: u16,
+    reason: String,
+}
+
+impl std::error::Error for ListenResolveError {}
+
+impl fmt::Display for ListenResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: directive \"listen\": cannot resolve '{}' (port {}): {}",
+            self.file, self.line, self.host, self.port, self.reason
+        )
+    }
+}
+
+/// Resolves a pool's TCP listen address the way nutcracker does at parse time: the first
+/// result of getaddrinfo. Unix sockets need no resolution and give `None`.
+pub fn resolve_listen(
+    config: &Config,
+    pool: &Pool,
+) -> Result<Option<SocketAddr>, ListenResolveError> {
+    let Listen::Tcp { host, port } = &pool.listen else {
+        return Ok(None);
+    };
+    let error = |reason: String| ListenResolveError {
+        file: config.file.display().to_string(),
+        line: pool.listen_line,
+        host: host.clone(),
+        port: *port,
+        reason,
+    };
+    match (host.as_str(), *port).to_socket_addrs() {
+        Ok(mut addresses) => addresses
+            .next()
+            .map(Some)
+            .ok_or_else(|| error("no address found".to_string())),
+        Err(io_error) => Err(error(io_error.to_string())),
+    }
+}
+
+/// Binds a TCP listener that other workers can bind too.
+pub fn bind_tcp(address: SocketAddr, backlog: u32) -> io::Result<BoundListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(BoundListener::Tcp(socket.into()))
+}
+
+/// Binds a unix-socket listener, replacing a stale socket file, with optional permissions.
+pub fn bind_unix(path: &Path, permissions: Option<u32>) -> io::Result<BoundListener> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let listener = StdUnixListener::bind(path)?;
+    listener.set_nonblocking(true)?;
+    if let Some(mode) = permissions {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    Ok(BoundListener::Unix(listener))
+}
+
+impl BoundListener {
+    /// Another handle on the same socket (for unix listeners shared by workers).
+    pub fn try_clone(&self) -> io::Result<BoundListener> {
+        Ok(match self {
+            BoundListener::Tcp(listener) => BoundListener::Tcp(listener.try_clone()?),
+            BoundListener::Unix(listener) => BoundListener::Unix(listener.try_clone()?),
+        })
+    }
+
+    pub fn into_tokio(self) -> io::Result<Listener> {
+        Ok(match self {
+            BoundListener::Tcp(listener) => Listener::Tcp(TcpListener::from_std(listener)?),
+            BoundListener::Unix(listener) => Listener::Unix(UnixListener::from_std(listener)?),
+        })
+    }
+}
+
+impl Listener {
+    pub async fn accept(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Listener::Tcp(listener) => Stream::Tcp(listener.accept().await?.0),
+            Listener::Unix(listener) => Stream::Unix(listener.accept().await?.0),
+        })
+    }
+}

@@ -1,0 +1,152 @@
+//! A client's replies in request order. Every request takes a slot when it is read; backends
+//! (and the proxy itself) fill slots in any order; the client writes from the head while the
+//! head is ready. Fragmented requests merge in their slot once every fragment has answered.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use bytes::{Buf, Bytes};
+use tokio::sync::Notify;
+
+use super::merge::Merging;
+
+/// A slot in the reply order.
+pub enum Slot {
+    /// Sent to a backend; no reply yet.
+    Waiting,
+    /// The reply, ready to write.
+    Ready(Bytes),
+    /// Fragments of a split request, some still out.
+    Merging(Box<Merging>),
+}
+
+struct Queue {
+    slots: VecDeque<Slot>,
+    /// Sequence number of `slots[0]`.
+    first_seq: u64,
+    /// The client is gone: late replies are dropped.
+    closed: bool,
+}
+
+/// Shared between a client session and the backends serving it (same thread).
+pub struct ReplyQueue {
+    queue: RefCell<Queue>,
+    /// Woken whenever the head may have become writable.
+    pub wake: Notify,
+}
+
+/// Which part of a request a backend reply answers.
+#[derive(Debug, Clone, Copy)]
+pub enum Part {
+    Whole,
+    Fragment(u16),
+}
+
+impl ReplyQueue {
+    pub fn new() -> ReplyQueue {
+        ReplyQueue {
+            queue: RefCell::new(Queue {
+                slots: VecDeque::new(),
+                first_seq: 0,
+                closed: false,
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Appends a slot and returns its sequence number.
+    pub fn push(&self, slot: Slot) -> u64 {
+        let mut queue = self.queue.borrow_mut();
+        queue.slots.push_back(slot);
+        let seq = queue.first_seq + queue.slots.len() as u64 - 1;
+        if seq == queue.first_seq {
+            self.wake.notify_one();
+        }
+        seq
+    }
+
+    /// Requests whose replies are not written yet.
+    pub fn len(&self) -> usize {
+        self.queue.borrow().slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills slot `seq` (or one fragment of it) with a reply.
+    pub fn complete(&self, seq: u64, part: Part, reply: Bytes) {
+        let mut queue = self.queue.borrow_mut();
+        if queue.closed || seq < queue.first_seq {
+            return;
+        }
+        let index = (seq - queue.first_seq) as usize;
+        let Some(slot) = queue.slots.get_mut(index) else {
+            return;
+        };
+        match (part, &mut *slot) {
+            (Part::Fragment(fragment), Slot::Merging(merging)) => {
+                if let Some(merged) = merging.complete(fragment, reply) {
+                    *slot = Slot::Ready(merged);
+                }
+            }
+            (_, Slot::Waiting) | (Part::Whole, Slot::Merging(_)) => *slot = Slot::Ready(reply),
+            (_, Slot::Ready(_)) => return,
+        }
+        if index == 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Offers the ready replies at the head (at most `N`) to `write` as one vectored write,
+    /// then drops what it wrote. Returns `Ok(None)` when no reply is ready.
+    pub fn write_head<const N: usize>(
+        &self,
+        write: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<Option<usize>> {
+        let written = {
+            let queue = self.queue.borrow();
+            let mut slices = [IoSlice::new(&[]); N];
+            let mut count = 0;
+            for (slice, slot) in slices.iter_mut().zip(&queue.slots) {
+                match slot {
+                    Slot::Ready(bytes) => *slice = IoSlice::new(bytes),
+                    _ => break,
+                }
+                count += 1;
+            }
+            if count == 0 {
+                return Ok(None);
+            }
+            write(&slices[..count])?
+        };
+        self.consume(written);
+        Ok(Some(written))
+    }
+
+    /// Consumes `written` bytes from the head: whole replies are removed, a partly written
+    /// one is trimmed.
+    fn consume(&self, mut written: usize) {
+        let mut queue = self.queue.borrow_mut();
+        while written > 0 {
+            let Some(Slot::Ready(head)) = queue.slots.front_mut() else {
+                return;
+            };
+            if written < head.len() {
+                head.advance(written);
+                return;
+            }
+            written -= head.len();
+            queue.slots.pop_front();
+            queue.first_seq += 1;
+        }
+    }
+
+    /// The client went away: forget its slots; replies still in flight will be dropped.
+    pub fn close(&self) {
+        let mut queue = self.queue.borrow_mut();
+        queue.closed = true;
+        queue.slots.clear();
+    }
+}

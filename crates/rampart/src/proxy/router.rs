@@ -1,0 +1,214 @@
+//! One worker's view of one pool: the key placement (from the latest topology snapshot, plus
+//! ejections this worker has just seen), the connections to each server for RESP2 and RESP3
+//! clients, failure counting for `auto_eject_hosts`, and the worker's stats for the pool.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use rampart_config::Pool;
+use rampart_placement::Placement;
+use rampart_protocol::Protocol;
+
+use super::Shared;
+use super::backend::Backend;
+use crate::admin::catalog::{PoolStat, ServerStat};
+use crate::admin::stats::StatsTable;
+use crate::topology::TopologyEvent;
+
+/// The connections to one server, per protocol, used round-robin.
+struct ServerLinks {
+    resp2: RefCell<Vec<Rc<Backend>>>,
+    resp3: RefCell<Vec<Rc<Backend>>>,
+    next: Cell<usize>,
+    failures: Cell<u32>,
+}
+
+pub struct PoolRouter {
+    pub index: usize,
+    pub shared: Arc<Shared>,
+    pub stats: Rc<RefCell<StatsTable>>,
+    placement: RefCell<Placement>,
+    live: RefCell<Vec<bool>>,
+    seen_generation: Cell<u64>,
+    links: Vec<ServerLinks>,
+    myself: Weak<PoolRouter>,
+}
+
+impl PoolRouter {
+    pub fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        stats: Rc<RefCell<StatsTable>>,
+    ) -> Rc<PoolRouter> {
+        let view = shared.topology.view(index);
+        let generation = shared.topology.generation(index);
+        let servers = shared.config.pools[index].servers.len();
+        Rc::new_cyclic(|myself| PoolRouter {
+            index,
+            placement: RefCell::new(view.placement.clone()),
+            live: RefCell::new(view.live.clone()),
+            seen_generation: Cell::new(generation),
+            links: (0..servers)
+                .map(|_| ServerLinks {
+                    resp2: RefCell::new(Vec::new()),
+                    resp3: RefCell::new(Vec::new()),
+                    next: Cell::new(0),
+                    failures: Cell::new(0),
+                })
+                .collect(),
+            shared,
+            stats,
+            myself: Weak::clone(myself),
+        })
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.shared.config.pools[self.index]
+    }
+
+    /// Takes the latest topology snapshot if the control plane published a new one.
+    pub fn refresh(&self) {
+        let generation = self.shared.topology.generation(self.index);
+        if generation != self.seen_generation.get() {
+            let view = self.shared.topology.view(self.index);
+            *self.placement.borrow_mut() = view.placement.clone();
+            *self.live.borrow_mut() = view.live.clone();
+            self.seen_generation.set(generation);
+        }
+    }
+
+    /// The server a key lives on, or `None` when every server is ejected.
+    pub fn server_for_key(&self, key: &[u8]) -> Option<usize> {
+        self.placement.borrow_mut().server_for_key(key)
+    }
+
+    /// Servers currently in the ring.
+    pub fn live_servers(&self) -> usize {
+        self.live.borrow().iter().filter(|&&live| live).count()
+    }
+
+    /// A connection to `server` for clients speaking `protocol`: a new one while fewer than
+    /// `server_connections` exist, then round-robin.
+    pub fn backend(&self, server: usize, protocol: Protocol) -> Rc<Backend> {
+        let links = &self.links[server];
+        let mut connections = match protocol {
+            Protocol::Resp2 => links.resp2.borrow_mut(),
+            Protocol::Resp3 => links.resp3.borrow_mut(),
+        };
+        let limit = self.pool().server_connections as usize;
+        if connections.len() < limit {
+            let router = self
+                .myself
+                .upgrade()
+                .expect("a router outlives its backends' callers");
+            let backend = Backend::spawn(&router, server, protocol);
+            connections.push(Rc::clone(&backend));
+            return backend;
+        }
+        let next = links.next.get();
+        links.next.set(next.wrapping_add(1));
+        Rc::clone(&connections[next % connections.len()])
+    }
+
+    /// Whether `server` is in this worker's ring.
+    pub fn is_live(&self, server: usize) -> bool {
+        self.live.borrow()[server]
+    }
+
+    pub fn client_opened(&self) {
+        let mut stats = self.stats.borrow_mut();
+        *stats.pool_mut(self.index, PoolStat::ClientConnections) += 1;
+        stats.total_connections += 1;
+        stats.current_connections += 1;
+    }
+
+    /// A client left: `how` is `client_eof` or `client_err`.
+    pub fn client_closed(&self, how: PoolStat) {
+        let mut stats = self.stats.borrow_mut();
+        *stats.pool_mut(self.index, how) += 1;
+        let gauge = stats.pool_mut(self.index, PoolStat::ClientConnections);
+        *gauge = gauge.saturating_sub(1);
+        stats.current_connections = stats.current_connections.saturating_sub(1);
+    }
+
+    /// Clients connected to this pool across all workers (as last published).
+    pub fn connected_clients(&self) -> u64 {
+        let total = self.shared.stats.sum(&self.shared.config);
+        total.pools[self.index].pool[PoolStat::ClientConnections as usize]
+    }
+
+    pub fn reply_received(&self, server: usize, bytes: usize) {
+        self.links[server].failures.set(0);
+        let mut stats = self.stats.borrow_mut();
+        *stats.server_mut(self.index, server, ServerStat::Responses) += 1;
+        *stats.server_mut(self.index, server, ServerStat::ResponseBytes) += bytes as u64;
+    }
+
+    pub fn forward_error(&self) {
+        *self
+            .stats
+            .borrow_mut()
+            .pool_mut(self.index, PoolStat::ForwardError) += 1;
+    }
+
+    pub fn connection_opened(&self, server: usize) {
+        let mut stats = self.stats.borrow_mut();
+        *stats.server_mut(self.index, server, ServerStat::ServerConnections) += 1;
+        stats.total_connections += 1;
+        stats.current_connections += 1;
+    }
+
+    pub fn connection_closed(&self, server: usize) {
+        let mut stats = self.stats.borrow_mut();
+        let gauge = stats.server_mut(self.index, server, ServerStat::ServerConnections);
+        *gauge = gauge.saturating_sub(1);
+        stats.current_connections = stats.current_connections.saturating_sub(1);
+    }
+
+    /// Counts a failed connection; with `auto_eject_hosts`, `server_failure_limit` failures in
+    /// a row take the server out of this worker's ring at once and report it to the control
+    /// plane, which ejects it everywhere and later readmits it after a successful PING.
+    pub fn server_failed(&self, server: usize) {
+        let pool = self.pool();
+        if !pool.auto_eject_hosts {
+            return;
+        }
+        let links = &self.links[server];
+        let failures = links.failures.get() + 1;
+        if failures < pool.server_failure_limit.max(1) {
+            links.failures.set(failures);
+            return;
+        }
+        links.failures.set(0);
+        let mut live = self.live.borrow_mut();
+        if !live[server] {
+            return;
+        }
+        live[server] = false;
+        self.placement.borrow_mut().rebuild(&live);
+        let _ = self.shared.events.send(TopologyEvent::Ejected {
+            pool: self.index,
+            server,
+        });
+    }
+
+    /// Writes the queue gauges of this worker's connections into `table`.
+    pub fn publish_gauges(&self, table: &mut StatsTable) {
+        for (server, links) in self.links.iter().enumerate() {
+            let mut depths = (0, 0, 0);
+            for backend in links
+                .resp2
+                .borrow()
+                .iter()
+                .chain(links.resp3.borrow().iter())
+            {
+                let (queued, bytes, sent) = backend.queue_depths();
+                depths = (depths.0 + queued, depths.1 + bytes, depths.2 + sent);
+            }
+            *table.server_mut(self.index, server, ServerStat::InQueue) = depths.0;
+            *table.server_mut(self.index, server, ServerStat::InQueueBytes) = depths.1;
+            *table.server_mut(self.index, server, ServerStat::OutQueue) = depths.2;
+        }
+    }
+}

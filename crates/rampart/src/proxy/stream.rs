@@ -1,0 +1,71 @@
+//! One socket type for the data path: a TCP or unix-domain stream, with the readiness-based
+//! reads and vectored writes the client and backend loops use.
+
+use std::io::{self, IoSlice};
+use std::path::Path;
+
+use bytes::BytesMut;
+use tokio::io::Interest;
+use tokio::net::{TcpStream, UnixStream};
+
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub async fn connect_tcp(host: &str, port: u16) -> io::Result<Stream> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Stream::Tcp(stream))
+    }
+
+    pub async fn connect_unix(path: &Path) -> io::Result<Stream> {
+        Ok(Stream::Unix(UnixStream::connect(path).await?))
+    }
+
+    /// Waits until the socket is readable, writable, or both, as asked.
+    pub async fn ready(&self, interest: Interest) -> io::Result<tokio::io::Ready> {
+        match self {
+            Stream::Tcp(stream) => stream.ready(interest).await,
+            Stream::Unix(stream) => stream.ready(interest).await,
+        }
+    }
+
+    /// Reads what is available into `buf`'s spare capacity; `Ok(0)` is end of stream.
+    pub fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.try_read_buf(buf),
+            Stream::Unix(stream) => stream.try_read_buf(buf),
+        }
+    }
+
+    pub fn try_write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.try_write_vectored(slices),
+            Stream::Unix(stream) => stream.try_write_vectored(slices),
+        }
+    }
+}
+
+/// Reads into `buf`, growing it by at least `chunk` bytes of spare room first.
+/// `Ok(None)` means the socket had nothing (yet); `Ok(Some(0))` is end of stream.
+pub fn read_some(stream: &Stream, buf: &mut BytesMut, chunk: usize) -> io::Result<Option<usize>> {
+    if buf.capacity() - buf.len() < chunk / 2 {
+        buf.reserve(chunk);
+    }
+    match stream.try_read_buf(buf) {
+        Ok(read) => Ok(Some(read)),
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The glibc text of an OS error (`Connection refused`), as nutcracker puts in `-ERR` replies.
+pub fn error_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}

@@ -1,0 +1,177 @@
+//! A worker thread: its own single-threaded runtime, its own listener per pool (SO_REUSEPORT
+//! spreads clients over workers), its own backend connections, and its own stats table, which
+//! it publishes every 100 ms. Nothing on the request path is shared with another thread.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_config::Listen;
+use rampart_protocol::Protocol;
+use tokio::sync::watch;
+use tokio::task::LocalSet;
+
+use super::Shared;
+use super::listener::BoundListener;
+use super::router::PoolRouter;
+use super::session;
+use super::stream::Stream;
+use crate::admin::catalog::PoolStat;
+use crate::admin::stats::StatsTable;
+
+/// How often a worker publishes its counters for the stats server.
+const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// How long a stopping worker waits for its clients' in-flight replies.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs worker `id` until the proxy stops and its clients are drained.
+pub fn run(
+    id: usize,
+    shared: Arc<Shared>,
+    listeners: Vec<BoundListener>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    LocalSet::new().block_on(&runtime, serve(id, shared, listeners, stopping))
+}
+
+async fn serve(
+    id: usize,
+    shared: Arc<Shared>,
+    listeners: Vec<BoundListener>,
+    stopping: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let stats = Rc::new(RefCell::new(StatsTable::new(&shared.config)));
+    let routers: Vec<Rc<PoolRouter>> = (0..shared.config.pools.len())
+        .map(|pool| PoolRouter::new(pool, Arc::clone(&shared), Rc::clone(&stats)))
+        .collect();
+    let next_client = Rc::new(Cell::new(0u64));
+    let mut accepting = Vec::new();
+    for (router, listener) in routers.iter().zip(listeners) {
+        stats.borrow_mut().total_connections += 1;
+        stats.borrow_mut().current_connections += 1;
+        if router.pool().preconnect {
+            for server in 0..router.pool().servers.len() {
+                router.backend(server, Protocol::Resp2).preconnect();
+            }
+        }
+        accepting.push(tokio::task::spawn_local(accept(
+            Rc::clone(router),
+            listener,
+            stopping.clone(),
+            Rc::clone(&next_client),
+            id,
+        )));
+    }
+    tokio::task::spawn_local(publish_stats(
+        id,
+        Arc::clone(&shared),
+        Rc::clone(&stats),
+        routers.clone(),
+    ));
+    for task in accepting {
+        if let Ok(Err(error)) = task.await {
+            tracing::error!("worker {id}: accepting stopped: {error}");
+        }
+    }
+    let drained = tokio::time::timeout(DRAIN_LIMIT, async {
+        while clients(&stats.borrow()) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "worker {id}: {} clients still had replies in flight after {DRAIN_LIMIT:?}",
+            clients(&stats.borrow())
+        );
+    }
+    Ok(())
+}
+
+fn clients(table: &StatsTable) -> u64 {
+    table
+        .pools
+        .iter()
+        .map(|pool| pool.pool[PoolStat::ClientConnections as usize])
+        .sum()
+}
+
+async fn publish_stats(
+    slot: usize,
+    shared: Arc<Shared>,
+    stats: Rc<RefCell<StatsTable>>,
+    routers: Vec<Rc<PoolRouter>>,
+) {
+    let mut interval = tokio::time::interval(STATS_PUBLISH_INTERVAL);
+    let mut table = stats.borrow().clone();
+    loop {
+        interval.tick().await;
+        table.clone_from(&stats.borrow());
+        for router in &routers {
+            router.publish_gauges(&mut table);
+        }
+        shared.stats.publish(slot, &table);
+    }
+}
+
+async fn accept(
+    router: Rc<PoolRouter>,
+    listener: BoundListener,
+    mut stopping: watch::Receiver<bool>,
+    next_client: Rc<Cell<u64>>,
+    worker: usize,
+) -> io::Result<()> {
+    let listener = listener.into_tokio()?;
+    let keepalive = router.pool().tcpkeepalive;
+    let workers = router.shared.workers as u64;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.changed() => return Ok(()),
+        };
+        let stream = match accepted.and_then(|stream| stream.configure(keepalive)) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!("accept on pool '{}' failed: {error}", router.pool().name);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let sequence = next_client.get();
+        next_client.set(sequence + 1);
+        let id = sequence * workers + worker as u64 + 1;
+        tokio::task::spawn_local(session::serve(
+            Rc::clone(&router),
+            stream,
+            id,
+            stopping.clone(),
+        ));
+    }
+}
+
+/// Describes a pool's listen address for logs.
+pub fn listen_text(listen: &Listen) -> String {
+    match listen {
+        Listen::Tcp { host, port } => format!("{host}:{port}"),
+        Listen::Unix { path, .. } => path.display().to_string(),
+    }
+}
+
+impl Stream {
+    /// Applies the client socket options nutcracker applies: TCP_NODELAY, and SO_KEEPALIVE
+    /// with `tcpkeepalive: true`.
+    fn configure(self, keepalive: bool) -> io::Result<Stream> {
+        if let Stream::Tcp(stream) = &self {
+            stream.set_nodelay(true)?;
+            if keepalive {
+                socket2::SockRef::from(stream).set_keepalive(true)?;
+            }
+        }
+        Ok(self)
+    }
+}

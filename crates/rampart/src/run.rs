@@ -1,0 +1,170 @@
+//! Starting and stopping the proxy: logging, daemonising, the pid file, binding every socket,
+//! the worker threads, the control plane (topology and signals) and the stats server.
+//! SIGTERM or SIGINT stops accepting, lets in-flight replies reach their clients, removes the
+//! pid file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+
+use crate::admin;
+use crate::admin::stats::StatsBoard;
+use crate::cli::ProxyArgs;
+use crate::daemon::{self, PidFile};
+use crate::logging::Log;
+use crate::proxy::{self, Shared};
+use crate::topology::{self, Topology};
+
+/// Runs the proxy with nutcracker's flags and `workers` threads; returns the exit status.
+pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
+    let fail = |message: String| {
+        tracing::error!("{message}");
+        eprintln!("rampart: {message}");
+        ExitCode::FAILURE
+    };
+    let config = match rampart_config::load(&args.conf_file) {
+        Ok(config) => Arc::new(config),
+        Err(error) => {
+            return fail(format!(
+                "configuration file '{}' syntax is invalid\n{error}",
+                args.conf_file.display()
+            ));
+        }
+    };
+    if args.daemonize {
+        if let Err(error) = daemon::daemonize() {
+            return fail(format!("cannot daemonize: {error}"));
+        }
+    }
+    let log = match Log::install(args.verbose, args.output.as_deref()) {
+        Ok(log) => log,
+        Err(error) => return fail(format!("cannot open log file: {error}")),
+    };
+    let _pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
+        Ok(pid_file) => pid_file,
+        Err(error) => return fail(format!("cannot write pid file: {error}")),
+    };
+    tracing::info!(
+        "rampart-{} started on pid {} with {workers} workers",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
+    let stats_listener = match admin::server::bind(&args.stats_addr, args.stats_port) {
+        Ok(listener) => listener,
+        Err(error) => {
+            return fail(format!(
+                "cannot bind stats server to {}:{}: {error}",
+                args.stats_addr, args.stats_port
+            ));
+        }
+    };
+    let listeners = match proxy::bind_listeners(&config, workers) {
+        Ok(listeners) => listeners,
+        Err(error) => return fail(error.to_string()),
+    };
+    let board = Arc::new(StatsBoard::new(&config, workers + 1));
+    let topology = Arc::new(Topology::new(&config));
+    let (events, event_receiver) = mpsc::unbounded_channel();
+    let (stop, stopping) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        config: Arc::clone(&config),
+        topology: Arc::clone(&topology),
+        stats: Arc::clone(&board),
+        events,
+        workers,
+        started: Instant::now(),
+        mbuf_size: args.mbuf_size as usize,
+    });
+    if let Err(error) =
+        admin::server::spawn(stats_listener, Arc::clone(&board), Arc::clone(&config))
+    {
+        return fail(format!("cannot start the stats server: {error}"));
+    }
+    for pool in &config.pools {
+        tracing::info!(
+            "pool '{}' listening on {}",
+            pool.name,
+            proxy::worker::listen_text(&pool.listen)
+        );
+    }
+    let mut threads = Vec::new();
+    for (id, listeners) in listeners.into_iter().enumerate() {
+        let (shared, stopping) = (Arc::clone(&shared), stopping.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("worker-{id}"))
+            .spawn(move || proxy::worker::run(id, shared, listeners, stopping));
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(error) => return fail(format!("cannot start worker {id}: {error}")),
+        }
+    }
+    drop(shared);
+    let control = thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let local = tokio::task::LocalSet::new();
+            local.spawn_local(topology::run(
+                topology,
+                config,
+                board,
+                workers,
+                event_receiver,
+            ));
+            local.block_on(&runtime, handle_signals(log, stop))
+        });
+    if let Err(error) = control {
+        return fail(format!("cannot start the control thread: {error}"));
+    }
+    let mut status = ExitCode::SUCCESS;
+    for handle in threads {
+        if !matches!(handle.join(), Ok(Ok(()))) {
+            status = ExitCode::FAILURE;
+        }
+    }
+    tracing::info!("rampart stopped");
+    status
+}
+
+/// Reacts to signals until a stop is requested.
+async fn handle_signals(log: Log, stop: watch::Sender<bool>) -> std::io::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut louder = signal(SignalKind::from_raw(libc::SIGTTIN))?;
+    let mut quieter = signal(SignalKind::from_raw(libc::SIGTTOU))?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => {
+                tracing::info!("signal 15 (SIGTERM) received, stopping after in-flight replies");
+                break;
+            }
+            _ = interrupt.recv() => {
+                tracing::info!("signal 2 (SIGINT) received, stopping after in-flight replies");
+                break;
+            }
+            _ = hangup.recv() => {
+                tracing::info!("signal 1 (SIGHUP) received, reopening log file");
+                if let Err(error) = log.reopen() {
+                    tracing::error!("reopening the log file failed: {error}");
+                }
+            }
+            _ = louder.recv() => {
+                tracing::info!("signal 21 (SIGTTIN) received, up logging level");
+                tracing::info!("up log level to {}", log.step_level(true));
+            }
+            _ = quieter.recv() => {
+                tracing::info!("signal 22 (SIGTTOU) received, down logging level");
+                tracing::info!("down log level to {}", log.step_level(false));
+            }
+        }
+    }
+    let _ = stop.send(true);
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `rampart -t`: validate a configuration as nutcracker does (listen hosts resolved, nothing
+//! bound) and say precisely what is wrong, instead of nutcracker's bare "syntax is invalid".
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::proxy::listener::resolve_listen;
+
+/// Runs the configuration test and returns the process exit status.
+pub fn run(file: &Path) -> ExitCode {
+    let shown = file.display();
+    let verdict = rampart_config::load(file)
+        .map_err(|error| error.to_string())
+        .and_then(|config| {
+            config
+                .pools
+                .iter()
+                .try_for_each(|pool| resolve_listen(&config, pool).map(drop))
+                .map_err(|error| error.to_string())
+        });
+    match verdict {
+        Ok(()) => {
+            eprintln!("rampart: configuration file '{shown}' syntax is ok");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("rampart: configuration file '{shown}' syntax is invalid");
+            eprintln!("{reason}");
+            ExitCode::FAILURE
+        }
+    }
+}

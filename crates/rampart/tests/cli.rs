@@ -1,0 +1,203 @@
+//! The command line as operators use it: nutcracker's flags, `-t` verdicts with precise
+//! reasons, and `rampart route`.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use support::rampart_bin;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+fn rampart(args: &[&str]) -> Output {
+    Command::new(rampart_bin())
+        .args(args)
+        .output()
+        .expect("run rampart")
+}
+
+fn rampart_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(rampart_bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rampart");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn test_conf_accepts_the_example() {
+    let config = example("nutcracker.yml");
+    let output = rampart(&["-t", "-c", config.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("syntax is ok"));
+}
+
+#[test]
+fn test_conf_points_at_the_outdented_seed_line() {
+    let config = example("seed-as-copied.yml");
+    let output = rampart(&["--test-conf", "--conf-file", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("syntax is invalid"), "{stderr}");
+    assert!(
+        stderr.contains("seed-as-copied.yml:5"),
+        "names file and line: {stderr}"
+    );
+    assert!(stderr.contains("\"hash\""), "names the directive: {stderr}");
+}
+
+#[test]
+fn test_conf_reports_a_missing_file() {
+    let output = rampart(&["-t", "-c", "/nonexistent/rampart.yml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("/nonexistent/rampart.yml"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn test_conf_reports_an_unresolvable_listen_host_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad-host.yml");
+    std::fs::write(&file, "p:\n  redis: true\n  listen: no-such-host.invalid:22121\n  servers:\n   - 127.0.0.1:6379:1\n").unwrap();
+    let output = rampart(&["-t", "-c", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("bad-host.yml:3") && stderr.contains("listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn version_and_describe_stats_exit_zero() {
+    let version = rampart(&["-V"]);
+    assert!(version.status.success());
+    assert!(text(&version.stderr).contains("rampart-"));
+    let describe = rampart(&["--describe-stats"]);
+    assert!(describe.status.success());
+    let stderr = text(&describe.stderr);
+    assert!(stderr.contains("pool stats:") && stderr.contains("server stats:"));
+    assert!(stderr.contains(
+        "  server_ejected_at   \"timestamp when server was ejected in usec since epoch\""
+    ));
+}
+
+#[test]
+fn bad_flags_exit_one_with_a_reason() {
+    for args in [
+        &["-s", "0"][..],
+        &["-m", "100"],
+        &["-v", "12"],
+        &["-x"],
+        &["-s", "port"],
+    ] {
+        let output = rampart(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?} says why");
+    }
+}
+
+#[test]
+fn route_places_the_seed_keys_on_their_servers() {
+    let config = example("nutcracker.yml");
+    let output = rampart(&["route", "-c", config.to_str().unwrap(), "{a}1", "{b}1"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "{a}1\t127.0.0.1:6379\t127.0.0.1:6379\n{b}1\t127.0.0.1:6380\t127.0.0.1:6380\n"
+    );
+}
+
+#[test]
+fn route_reads_stdin_and_keeps_every_key_in_order() {
+    let config = example("nutcracker.yml");
+    let mut input = Vec::new();
+    let mut expected_keys: Vec<Vec<u8>> = Vec::new();
+    for i in 0..500 {
+        let key = format!("{{k{}}}:{i}", i % 13).into_bytes();
+        input.extend_from_slice(&key);
+        input.push(b'\n');
+        expected_keys.push(key);
+    }
+    input.extend_from_slice(b"\n\xff\xfe binary\nlast-without-newline");
+    expected_keys.extend([
+        b"".to_vec(),
+        b"\xff\xfe binary".to_vec(),
+        b"last-without-newline".to_vec(),
+    ]);
+    let output = rampart_with_stdin(&["route", "-c", config.to_str().unwrap()], &input);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<&[u8]> = output
+        .stdout
+        .strip_suffix(b"\n")
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .collect();
+    assert_eq!(lines.len(), expected_keys.len());
+    for (line, key) in lines.iter().zip(&expected_keys) {
+        let (printed_key, _) = line.split_at(line.iter().position(|&b| b == b'\t').unwrap());
+        assert_eq!(printed_key, key.as_slice());
+    }
+}
+
+#[test]
+fn route_needs_pool_when_there_are_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("two.yml");
+    std::fs::write(
+        &file,
+        "alpha:\n  listen: 127.0.0.1:24001\n  servers:\n   - 127.0.0.1:6379:1\nbeta:\n  listen: 127.0.0.1:24002\n  servers:\n   - 127.0.0.1:6380:1 b\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let ambiguous = rampart(&["route", "-c", path, "k"]);
+    assert_eq!(ambiguous.status.code(), Some(1));
+    assert!(
+        text(&ambiguous.stderr).contains("--pool"),
+        "{}",
+        text(&ambiguous.stderr)
+    );
+    let unknown = rampart(&["route", "-c", path, "--pool", "gamma", "k"]);
+    assert!(
+        text(&unknown.stderr).contains("beta, alpha"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let chosen = rampart(&["route", "-c", path, "--pool", "beta", "k"]);
+    assert_eq!(text(&chosen.stdout), "k\tb\t127.0.0.1:6380\n");
+}
+
+#[test]
+fn route_reports_bad_ejections() {
+    let config = example("nutcracker.yml");
+    let path = config.to_str().unwrap();
+    let unknown = rampart(&["route", "-c", path, "--eject", "nope", "k"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        text(&unknown.stderr).contains("127.0.0.1:6379, 127.0.0.1:6380"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let ejected = rampart(&["route", "-c", path, "--eject", "127.0.0.1:6379", "{a}1"]);
+    assert_eq!(
+        text(&ejected.stdout),
+        "{a}1\t127.0.0.1:6380\t127.0.0.1:6380\n"
+    );
+}
