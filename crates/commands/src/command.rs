@@ -174,13 +174,12 @@ impl Command {
         if !fits {
             return Err(wrong);
         }
-        if let KeySpec::Range { first, last, step } = self.keys {
-            if last < 0
-                && step > 1
-                && argc.saturating_sub(usize::from(first)) % usize::from(step) != 0
-            {
-                return Err(wrong);
-            }
+        if let KeySpec::Range { first, last, step } = self.keys
+            && last < 0
+            && step > 1
+            && argc.saturating_sub(usize::from(first)) % usize::from(step) != 0
+        {
+            return Err(wrong);
         }
         Ok(())
     }

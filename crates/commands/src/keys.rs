@@ -198,7 +198,7 @@ impl Command {
             let word = args.get(at);
             let remaining = argc - at - 1;
             if word.eq_ignore_ascii_case(b"STREAMS") && remaining > 0 {
-                if remaining % 2 != 0 {
+                if !remaining.is_multiple_of(2) {
                     return Err(CommandError::UnbalancedStreams { command: self.name });
                 }
                 let first = at + 1;

@@ -4,7 +4,7 @@
 //! - a `#` glued to the token before it (`hash: "murmur"#note`) starts a comment for libyaml;
 //!   saphyr wants a space, so one is inserted;
 //! - a tab after `key:` is separation for libyaml; saphyr refuses it before some values, so it
-//!   is read as a space;
+//!   is read as a space (and put back where it turns out to be inside a quoted or block scalar);
 //! - libyaml does not check the indentation of a quoted scalar's continuation lines (which is
 //!   dropped from the value anyway); saphyr does, so such lines are indented further;
 //! - libyaml refuses tabs that saphyr lets pass: in the indentation of a line (outside quoted
@@ -20,7 +20,6 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 use crate::error::Pos;
 
 const GLUED_COMMENT: &str = "comments must be separated from other tokens by whitespace";
-const TAB_AFTER_COLON: &str = "':' must be followed by a valid YAML whitespace";
 const TAB_INDENTATION: &str = "tab cannot be used as indentation";
 const QUOTED_INDENTATION: &str = "invalid indentation in quoted scalar";
 
@@ -57,65 +56,79 @@ struct ScalarSpan {
 /// Each edit re-parses the text: at most this many edits, and this many characters parsed in
 /// all, before saphyr's error is reported as it is.
 const MAX_EDITS: usize = 1000;
-const MAX_WORK: usize = 100_000_000;
+const MAX_WORK: usize = 50_000_000;
 
-pub(crate) fn reconcile(mut text: String) -> Reconciled {
+pub(crate) fn reconcile(text: String) -> Reconciled {
     let document_marker = first_document_marker(&text);
+    let mut chars: Vec<char> = text.chars().collect();
+    // Tabs read as spaces: after a `:` (put back if they turn out to be scalar content), and in
+    // the indentation of a quoted scalar's continuation line.
+    let mut value_tabs = separate_values(&mut chars);
+    let mut indent_tabs = Vec::new();
     let mut inserted = Vec::new();
-    let mut tabs_as_spaces = Vec::new();
     let mut edits = 0;
     let scalars = loop {
-        let (scalars, error) = scan(&text);
-        let within_budget = edits < MAX_EDITS && edits.saturating_mul(text.len()) < MAX_WORK;
-        let Some(error) = error.filter(|_| within_budget) else {
+        let (scalars, error) = scan(&chars.iter().collect::<String>());
+        let within_budget = edits < MAX_EDITS && edits.saturating_mul(chars.len()) < MAX_WORK;
+        if !within_budget {
+            break scalars;
+        }
+        let (content, separation): (Vec<usize>, Vec<usize>) =
+            value_tabs.iter().partition(|&&tab| {
+                scalars
+                    .iter()
+                    .any(|s| s.start <= tab && tab < s.end && s.style != ScalarStyle::Plain)
+            });
+        if !content.is_empty() {
+            edits += 1;
+            for tab in content {
+                if let Some(c) = chars.get_mut(tab) {
+                    *c = '\t';
+                }
+            }
+            value_tabs = separation;
+            continue;
+        }
+        let Some(error) = error else {
             break scalars;
         };
         edits += 1;
         let marker = *error.marker();
-        let mut chars: Vec<char> = text.chars().collect();
         let at = marker.index();
         match (error.info(), chars.get(at)) {
             (GLUED_COMMENT, Some('#')) => {
                 chars.insert(at, ' ');
+                for tab in value_tabs.iter_mut().chain(&mut indent_tabs) {
+                    if *tab >= at {
+                        *tab += 1;
+                    }
+                }
                 inserted.push(Insertion {
                     line: marker.line(),
                     column: marker.col() + 1,
                     count: 1,
                 });
             }
-            (TAB_AFTER_COLON, _) => {
-                let run: Vec<usize> = (0..at)
-                    .rev()
-                    .take_while(|&i| matches!(chars.get(i), Some(' ' | '\t')))
-                    .filter(|&i| chars.get(i) == Some(&'\t'))
-                    .collect();
-                if run.is_empty() {
-                    break scalars;
-                }
-                for &i in &run {
-                    chars[i] = ' ';
-                }
-                tabs_as_spaces.extend(run);
-            }
             // Inside a quoted scalar the indentation of a continuation line is dropped, tabs
             // and all, and libyaml does not check it; elsewhere the tab rules below refuse it.
             (TAB_INDENTATION, Some('\t')) => {
                 chars[at] = ' ';
-                tabs_as_spaces.push(at);
+                indent_tabs.push(at);
             }
             (QUOTED_INDENTATION, Some('"' | '\'')) => {
-                match indent_quoted(&chars, at, &mut inserted, &mut tabs_as_spaces) {
+                let mut tabs: Vec<&mut usize> =
+                    value_tabs.iter_mut().chain(&mut indent_tabs).collect();
+                match indent_quoted(&chars, at, &mut inserted, &mut tabs) {
                     Some(padded) => chars = padded,
                     None => break scalars,
                 }
             }
             _ => break scalars,
         }
-        text = chars.into_iter().collect();
     };
-    let mut chars: Vec<char> = text.chars().collect();
-    for &i in &tabs_as_spaces {
-        if let Some(c) = chars.get_mut(i) {
+    let text = chars.iter().collect();
+    for &tab in value_tabs.iter().chain(&indent_tabs) {
+        if let Some(c) = chars.get_mut(tab) {
             *c = '\t';
         }
     }
@@ -127,6 +140,25 @@ pub(crate) fn reconcile(mut text: String) -> Reconciled {
         misplaced_tab,
         document_marker,
     }
+}
+
+/// Reads as spaces the tabs between a `:` and what follows it on the line, which libyaml skips
+/// after a key and saphyr refuses before some values. Returns where they were.
+fn separate_values(chars: &mut [char]) -> Vec<usize> {
+    let mut tabs = Vec::new();
+    let mut after_colon = false;
+    for (index, c) in chars.iter_mut().enumerate() {
+        match *c {
+            ':' => after_colon = true,
+            '\t' if after_colon => {
+                *c = ' ';
+                tabs.push(index);
+            }
+            ' ' => {}
+            _ => after_colon = false,
+        }
+    }
+    tabs
 }
 
 /// The first line that libyaml reads as a `---` or `...` document marker.
@@ -153,7 +185,7 @@ fn indent_quoted(
     chars: &[char],
     open: usize,
     inserted: &mut Vec<Insertion>,
-    tabs_as_spaces: &mut [usize],
+    tabs: &mut [&mut usize],
 ) -> Option<Vec<char>> {
     let close = quoted_end(chars, open)?;
     let first = chars[..open]
@@ -180,12 +212,13 @@ fn indent_quoted(
     }
     let mut padded = Vec::with_capacity(chars.len() + pads.len() * need);
     let mut copied = 0;
+    let earlier = inserted.len();
     for &(start, missing, line) in &pads {
         padded.extend_from_slice(&chars[copied..start]);
         padded.extend(std::iter::repeat_n(' ', missing));
         copied = start;
-        for earlier in inserted.iter_mut().filter(|at| at.line == line) {
-            earlier.column += missing;
+        for before in inserted[..earlier].iter_mut().filter(|at| at.line == line) {
+            before.column += missing;
         }
         inserted.push(Insertion {
             line,
@@ -200,10 +233,10 @@ fn indent_quoted(
         total += missing;
         shift.push((start, total));
     }
-    for tab in tabs_as_spaces.iter_mut() {
-        let before = shift.partition_point(|&(start, _)| start <= *tab);
+    for tab in tabs.iter_mut() {
+        let before = shift.partition_point(|&(start, _)| start <= **tab);
         if let Some(&(_, total)) = before.checked_sub(1).and_then(|i| shift.get(i)) {
-            *tab += total;
+            **tab += total;
         }
     }
     Some(padded)
@@ -427,9 +460,16 @@ mod tests {
     }
 
     #[test]
+    fn tab_after_a_colon_inside_a_scalar_is_content() {
+        let text = "a: \"b:\tc\"\nd: |\n  e:\tf\ng: h:\ti\n";
+        let reconciled = reconcile(text.to_owned());
+        assert_eq!(reconciled.text, "a: \"b:\tc\"\nd: |\n  e:\tf\ng: h: i\n");
+    }
+
+    #[test]
     fn tab_after_a_simple_key_is_separation() {
         let reconciled = reconcile("a:\tb\nc:\t\"d\"\n".to_owned());
-        assert_eq!(reconciled.text, "a: b\nc:\t\"d\"\n");
+        assert_eq!(reconciled.text, "a: b\nc: \"d\"\n");
         assert_eq!(reconciled.misplaced_tab, None);
     }
 

@@ -6,11 +6,11 @@
 //! by the binary.
 //!
 //! The path of a file through the crate: `source` decodes the text (with `compat` bridging
-//! saphyr's YAML 1.2 and nutcracker's libyaml), `walk` walks the YAML
-//! events and enforces nutcracker's YAML shape, `directives` reads each pool directive (with
-//! `listen`, `servers` and `sentinels` for the structured values and `quirks` for
-//! nutcracker's number and string rules), and `validate` checks pools and the whole file
-//! before building the `model`.
+//! saphyr-parser's YAML 1.2 and nutcracker's libyaml), `walk` walks the YAML events and
+//! enforces nutcracker's YAML shape, `directives` reads each pool directive (with `listen`,
+//! `servers` and `sentinels` for the structured values, and `quirks` for nutcracker's number
+//! and string rules), and `validate` checks pools and the whole file before building the
+//! `model`. Every rejection is a [`ConfigError`] whose [`ConfigErrorKind`] says what was wrong.
 
 mod compat;
 mod directives;

@@ -126,7 +126,7 @@ impl Source {
             .sum();
         Pos {
             line: at.line,
-            column: at.column - shift,
+            column: at.column.saturating_sub(shift).max(1),
         }
     }
 

@@ -401,15 +401,15 @@ impl Walker<'_> {
                 if let Some(fault) = self.outdented_ahead(pool_name.clone()) {
                     return Err(fault);
                 }
-                if self.pool_list.take().is_none() {
-                    if let Some(pool) = &pool {
-                        return Err(Fault::at(
-                            pool.pos,
-                            ConfigErrorKind::MissingList {
-                                pool: pool.name.clone(),
-                            },
-                        ));
-                    }
+                if self.pool_list.take().is_none()
+                    && let Some(pool) = &pool
+                {
+                    return Err(Fault::at(
+                        pool.pos,
+                        ConfigErrorKind::MissingList {
+                            pool: pool.name.clone(),
+                        },
+                    ));
                 }
                 if let Some(pool) = pool {
                     self.checked.push(validate::pool(pool)?);
@@ -494,10 +494,8 @@ impl Walker<'_> {
                 },
             );
         }
-        if empty {
-            if let Some(fault) = self.outdented_ahead(Some(name.clone())) {
-                return fault;
-            }
+        if empty && let Some(fault) = self.outdented_ahead(Some(name.clone())) {
+            return fault;
         }
         Fault::at(
             name_at,

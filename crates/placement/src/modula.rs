@@ -17,11 +17,11 @@ impl Slots {
         let mut total = 0u64;
         let mut runs = Vec::with_capacity(live.len());
         for &server in live {
-            if let Some(node) = nodes.get(server) {
-                if node.weight > 0 {
-                    total += u64::from(node.weight);
-                    runs.push((total, server));
-                }
+            if let Some(node) = nodes.get(server)
+                && node.weight > 0
+            {
+                total += u64::from(node.weight);
+                runs.push((total, server));
             }
         }
         Slots { runs, total }

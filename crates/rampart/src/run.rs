@@ -35,10 +35,10 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
             ));
         }
     };
-    if args.daemonize {
-        if let Err(error) = daemon::daemonize() {
-            return fail(format!("cannot daemonize: {error}"));
-        }
+    if args.daemonize
+        && let Err(error) = daemon::daemonize()
+    {
+        return fail(format!("cannot daemonize: {error}"));
     }
     let log = match Log::install(args.verbose, args.output.as_deref()) {
         Ok(log) => log,

@@ -51,7 +51,8 @@ pub fn answer(
         LocalCommand::Ping => {
             match args.count() {
                 1 => encode::simple_string(out, b"PONG"),
-                _ => encode::bulk_string(out, args.get(1)),
+                2 => encode::bulk_string(out, args.get(1)),
+                _ => encode::err(out, b"wrong number of arguments for 'ping' command"),
             }
             Outcome::Replied
         }
