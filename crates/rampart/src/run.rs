@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::admin;
@@ -43,6 +43,16 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     let log = match Log::install(args.verbose, args.output.as_deref()) {
         Ok(log) => log,
         Err(error) => return fail(format!("cannot open log file: {error}")),
+    };
+    let (control_runtime, signals) = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            let signals = Signals::install(&runtime)?;
+            Ok((runtime, signals))
+        }) {
+        Ok(control) => control,
+        Err(error) => return fail(format!("cannot install signal handlers: {error}")),
     };
     let _pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
         Ok(pid_file) => pid_file,
@@ -106,9 +116,6 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     let control = thread::Builder::new()
         .name("control".into())
         .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let local = tokio::task::LocalSet::new();
             local.spawn_local(topology::run(
                 topology,
@@ -117,7 +124,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
                 workers,
                 event_receiver,
             ));
-            local.block_on(&runtime, handle_signals(log, stop))
+            local.block_on(&control_runtime, signals.handle(log, stop));
         });
     if let Err(error) = control {
         return fail(format!("cannot start the control thread: {error}"));
@@ -132,39 +139,56 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     status
 }
 
-/// Reacts to signals until a stop is requested.
-async fn handle_signals(log: Log, stop: watch::Sender<bool>) -> std::io::Result<()> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut louder = signal(SignalKind::from_raw(libc::SIGTTIN))?;
-    let mut quieter = signal(SignalKind::from_raw(libc::SIGTTOU))?;
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => {
-                tracing::info!("signal 15 (SIGTERM) received, stopping after in-flight replies");
-                break;
-            }
-            _ = interrupt.recv() => {
-                tracing::info!("signal 2 (SIGINT) received, stopping after in-flight replies");
-                break;
-            }
-            _ = hangup.recv() => {
-                tracing::info!("signal 1 (SIGHUP) received, reopening log file");
-                if let Err(error) = log.reopen() {
-                    tracing::error!("reopening the log file failed: {error}");
+/// The signals the proxy reacts to, registered before the pid file exists so that a signal
+/// sent as soon as the pid is known is never lost or fatal.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+    louder: Signal,
+    quieter: Signal,
+}
+
+impl Signals {
+    fn install(runtime: &tokio::runtime::Runtime) -> std::io::Result<Signals> {
+        let _context = runtime.enter();
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+            louder: signal(SignalKind::from_raw(libc::SIGTTIN))?,
+            quieter: signal(SignalKind::from_raw(libc::SIGTTOU))?,
+        })
+    }
+
+    /// Reacts to signals until a stop is requested.
+    async fn handle(mut self, log: Log, stop: watch::Sender<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.terminate.recv() => {
+                    tracing::info!("signal 15 (SIGTERM) received, stopping after in-flight replies");
+                    break;
+                }
+                _ = self.interrupt.recv() => {
+                    tracing::info!("signal 2 (SIGINT) received, stopping after in-flight replies");
+                    break;
+                }
+                _ = self.hangup.recv() => {
+                    tracing::info!("signal 1 (SIGHUP) received, reopening log file");
+                    if let Err(error) = log.reopen() {
+                        tracing::error!("reopening the log file failed: {error}");
+                    }
+                }
+                _ = self.louder.recv() => {
+                    tracing::info!("signal 21 (SIGTTIN) received, up logging level");
+                    tracing::info!("up log level to {}", log.step_level(true));
+                }
+                _ = self.quieter.recv() => {
+                    tracing::info!("signal 22 (SIGTTOU) received, down logging level");
+                    tracing::info!("down log level to {}", log.step_level(false));
                 }
             }
-            _ = louder.recv() => {
-                tracing::info!("signal 21 (SIGTTIN) received, up logging level");
-                tracing::info!("up log level to {}", log.step_level(true));
-            }
-            _ = quieter.recv() => {
-                tracing::info!("signal 22 (SIGTTOU) received, down logging level");
-                tracing::info!("down log level to {}", log.step_level(false));
-            }
         }
+        let _ = stop.send(true);
     }
-    let _ = stop.send(true);
-    Ok(())
 }

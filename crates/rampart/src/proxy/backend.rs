@@ -20,7 +20,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::reply_queue::{Part, ReplyQueue};
 use super::router::PoolRouter;
-use super::stream::{Stream, error_text, read_some};
+use super::stream::{Stream, error_text, read_some, release_if_large};
 use crate::admin::catalog::ServerStat;
 
 /// Most requests written in one vectored write.
@@ -263,6 +263,7 @@ impl Backend {
                             if let Some(failure) = self.read_replies(stream, buffer, parser) {
                                 return failure;
                             }
+                            release_if_large(buffer, READ_CHUNK);
                         }
                         Ok(_) => {}
                         Err(error) => return Failure::Io(error),

@@ -21,7 +21,7 @@ use super::local::{self, ConnectionState, Outcome, ProxyFacts};
 use super::merge::{MergeKind, Merging};
 use super::reply_queue::{Part, ReplyQueue, Slot};
 use super::router::PoolRouter;
-use super::stream::{Stream, read_some};
+use super::stream::{Stream, read_some, release_if_large};
 use crate::admin::catalog::PoolStat;
 
 /// Most requests a client may have waiting for replies before the proxy stops reading from it.
@@ -126,6 +126,7 @@ pub async fn serve(
                     if can_read && (ready.is_readable() || ready.is_read_closed()) {
                         end_of_input = session.read_input(&stream, chunk)?;
                         backlog = session.handle_requests(&mut parser);
+                        release_if_large(&mut session.input, chunk);
                     }
                 }
                 changed = stopping.changed(), if matches!(session.closing, Closing::Open) => {

@@ -61,6 +61,14 @@ pub fn read_some(stream: &Stream, buf: &mut BytesMut, chunk: usize) -> io::Resul
     }
 }
 
+/// Gives back the memory of a buffer that grew for a large request or reply once it is empty,
+/// so one 20 MiB value does not pin 20 MiB for the life of the connection.
+pub fn release_if_large(buffer: &mut BytesMut, chunk: usize) {
+    if buffer.is_empty() && buffer.capacity() > 8 * chunk {
+        *buffer = BytesMut::with_capacity(chunk);
+    }
+}
+
 /// The glibc text of an OS error (`Connection refused`), as nutcracker puts in `-ERR` replies.
 pub fn error_text(error: &io::Error) -> String {
     let text = error.to_string();

@@ -26,7 +26,8 @@ const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a stopping worker waits for its clients' in-flight replies.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Runs worker `id` until the proxy stops and its clients are drained.
+/// Runs worker `id` until the proxy stops and its clients are drained. Worker 0 counts the
+/// pool listeners in the stats, once, as nutcracker counts its one listener per pool.
 pub fn run(
     id: usize,
     shared: Arc<Shared>,
@@ -52,8 +53,11 @@ async fn serve(
     let next_client = Rc::new(Cell::new(0u64));
     let mut accepting = Vec::new();
     for (router, listener) in routers.iter().zip(listeners) {
-        stats.borrow_mut().total_connections += 1;
-        stats.borrow_mut().current_connections += 1;
+        if id == 0 {
+            let mut table = stats.borrow_mut();
+            table.total_connections += 1;
+            table.current_connections += 1;
+        }
         if router.pool().preconnect {
             for server in 0..router.pool().servers.len() {
                 router.backend(server, Protocol::Resp2).preconnect();

@@ -47,11 +47,15 @@ impl Drop for Guarded {
     }
 }
 
-/// Answers PING with +PONG on this loopback port.
+/// Answers PING on this loopback port (+PONG, or -NOAUTH from a server with a password).
 pub fn pings(port: u16) -> bool {
     Client::connect(port)
         .and_then(|mut client| client.call(&[b"PING"]))
-        .map(|reply| reply == Reply::Status("PONG".into()))
+        .map(|reply| match reply {
+            Reply::Status(status) => status == "PONG",
+            Reply::Error(error) => error.starts_with("NOAUTH"),
+            _ => false,
+        })
         .unwrap_or(false)
 }
 
@@ -116,6 +120,7 @@ impl Redis {
 /// The real nutcracker (Debian's package) running a given configuration.
 pub struct Nutcracker {
     pub config: PathBuf,
+    pub stats_port: u16,
     pub dir: tempfile::TempDir,
     process: Guarded,
 }
@@ -137,7 +142,7 @@ impl Nutcracker {
                     "-a",
                     "127.0.0.1",
                     "-i",
-                    "1000",
+                    "100",
                 ])
                 .arg("-o")
                 .arg(dir.path().join("nutcracker.log")),
@@ -155,6 +160,7 @@ impl Nutcracker {
         }
         Nutcracker {
             config,
+            stats_port,
             dir,
             process,
         }
@@ -220,17 +226,22 @@ impl Rampart {
 
     /// The stats JSON document.
     pub fn stats(&self) -> String {
-        use std::io::Read;
-        let mut text = String::new();
-        std::net::TcpStream::connect(("127.0.0.1", self.stats_port))
-            .and_then(|mut stream| stream.read_to_string(&mut text))
-            .expect("read stats");
-        text
+        stats_at(self.stats_port)
     }
 
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The JSON document a stats port (rampart's or nutcracker's) serves.
+pub fn stats_at(port: u16) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    std::net::TcpStream::connect(("127.0.0.1", port))
+        .and_then(|mut stream| stream.read_to_string(&mut text))
+        .unwrap_or_else(|error| panic!("read stats on {port}: {error}"));
+    text
 }
 
 /// A one-pool redis config over the given servers (`host:port:weight [name]` entries).
