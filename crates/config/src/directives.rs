@@ -52,7 +52,7 @@ const NUMBER: &str = "a number (decimal digits)";
 const BOOL: &str = "true or false";
 
 /// Every directive, nutcracker 0.5.0's in its own order, then rampart's.
-static DIRECTIVES: [Directive; 18] = [
+static DIRECTIVES: [Directive; 19] = [
     Directive {
         name: "listen",
         expected: "\"host:port\" or \"/path/to/socket [permissions]\"",
@@ -219,6 +219,12 @@ static DIRECTIVES: [Directive; 18] = [
         },
     },
     Directive {
+        name: "failover_wait_ms",
+        expected: "a time in milliseconds (decimal digits)",
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.failover_wait_ms, this.name, value),
+    },
+    Directive {
         name: "sentinels",
         expected: "\"host:port\"",
         shape: Shape::RampartList,
@@ -321,6 +327,8 @@ pub(crate) struct PoolBuilder {
     pub server_connections: Option<Setting<u32>>,
     pub server_retry_timeout: Option<Setting<u32>>,
     pub server_failure_limit: Option<Setting<u32>>,
+    /// rampart extension: how long requests wait for a new master during a failover.
+    pub failover_wait_ms: Option<Setting<u32>>,
     /// In config order.
     pub servers: Vec<Setting<Server>>,
     pub sentinels: Vec<SentinelAddr>,
@@ -349,6 +357,7 @@ impl PoolBuilder {
             server_connections: None,
             server_retry_timeout: None,
             server_failure_limit: None,
+            failover_wait_ms: None,
             servers: Vec::new(),
             sentinels: Vec::new(),
             lists: Vec::new(),

@@ -249,6 +249,11 @@ pub enum ConfigErrorKind {
          {pool:?}"
     )]
     RedisAuthWithoutRedis { pool: String },
+    #[error(
+        "directive \"failover_wait_ms\" only applies to a pool with \"sentinels:\"; add the \
+         pool's sentinels or remove it from pool {pool:?}"
+    )]
+    FailoverWaitWithoutSentinels { pool: String },
 
     // ---- listen ----
     #[error(

@@ -53,6 +53,9 @@ pub struct Pool {
     pub tcpkeepalive: bool,
     /// Sorted by (byte length, bytes) of the node name: index `i` is nutcracker's server `i`.
     pub servers: Vec<Server>,
+    /// rampart extension: with `sentinels:`, how long a request for a shard that has no master
+    /// waits for Sentinel to promote one before it gets `-TRYAGAIN` (default 30000 ms).
+    pub failover_wait_ms: u64,
     /// rampart extension: the Redis Sentinels that watch this pool's shards, in config order.
     pub sentinels: Vec<SentinelAddr>,
 }

@@ -16,6 +16,9 @@ const DEFAULT_BACKLOG: u32 = 512;
 const DEFAULT_SERVER_CONNECTIONS: u32 = 1;
 const DEFAULT_SERVER_RETRY_TIMEOUT_MS: u32 = 30_000;
 const DEFAULT_SERVER_FAILURE_LIMIT: u32 = 2;
+/// How long requests wait for a new master during a Sentinel failover: long enough for a
+/// failover with `down-after-milliseconds` up to 25 s plus the election.
+const DEFAULT_FAILOVER_WAIT_MS: u32 = 30_000;
 
 /// A pool that passed its own checks, with what the file-wide checks still need.
 pub(crate) struct Checked {
@@ -55,6 +58,13 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             auth.pos,
             "redis_auth",
             ConfigErrorKind::RedisAuthWithoutRedis { pool: builder.name },
+        ));
+    }
+    if let (Some(wait), true) = (&builder.failover_wait_ms, builder.sentinels.is_empty()) {
+        return Err(Fault::directive(
+            wait.pos,
+            "failover_wait_ms",
+            ConfigErrorKind::FailoverWaitWithoutSentinels { pool: builder.name },
         ));
     }
     if builder.servers.is_empty() {
@@ -104,6 +114,10 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
         server_failure_limit: value_or(&builder.server_failure_limit, DEFAULT_SERVER_FAILURE_LIMIT),
         tcpkeepalive: value_or(&builder.tcpkeepalive, false),
         servers: servers.into_iter().map(|server| server.value).collect(),
+        failover_wait_ms: u64::from(value_or(
+            &builder.failover_wait_ms,
+            DEFAULT_FAILOVER_WAIT_MS,
+        )),
         sentinels: builder.sentinels,
     };
     Ok(Checked {

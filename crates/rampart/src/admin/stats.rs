@@ -9,11 +9,45 @@ use rampart_config::Config;
 
 use super::catalog::{PoolStat, ServerStat};
 
+/// rampart's per-server counters for pools with `sentinels:`, shown after nutcracker's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentinelStat {
+    /// Times the shard's master moved.
+    Failovers,
+    /// `+sdown` events for the shard's master.
+    Sdown,
+    /// `-sdown` events.
+    SdownCleared,
+    /// `+odown` events.
+    Odown,
+}
+
+impl SentinelStat {
+    pub const COUNT: usize = 4;
+    pub const ALL: [SentinelStat; SentinelStat::COUNT] = [
+        SentinelStat::Failovers,
+        SentinelStat::Sdown,
+        SentinelStat::SdownCleared,
+        SentinelStat::Odown,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SentinelStat::Failovers => "failovers",
+            SentinelStat::Sdown => "sdown",
+            SentinelStat::SdownCleared => "sdown_cleared",
+            SentinelStat::Odown => "odown",
+        }
+    }
+}
+
 /// One pool's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolCounters {
     pub pool: [u64; PoolStat::COUNT],
     pub servers: Vec<[u64; ServerStat::COUNT]>,
+    /// Sentinel counters per server (all zero for pools without sentinels).
+    pub sentinel: Vec<[u64; SentinelStat::COUNT]>,
 }
 
 /// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
@@ -35,6 +69,7 @@ impl StatsTable {
                 .map(|pool| PoolCounters {
                     pool: [0; PoolStat::COUNT],
                     servers: vec![[0; ServerStat::COUNT]; pool.servers.len()],
+                    sentinel: vec![[0; SentinelStat::COUNT]; pool.servers.len()],
                 })
                 .collect(),
             total_connections: 0,
@@ -50,11 +85,20 @@ impl StatsTable {
         &mut self.pools[pool].servers[server][stat as usize]
     }
 
+    pub fn sentinel_mut(&mut self, pool: usize, server: usize, stat: SentinelStat) -> &mut u64 {
+        &mut self.pools[pool].sentinel[server][stat as usize]
+    }
+
     /// Adds `other` into `self`: counters and gauges sum; `server_ejected_at` keeps the latest.
     pub fn accumulate(&mut self, other: &StatsTable) {
         for (mine, theirs) in self.pools.iter_mut().zip(&other.pools) {
             for (a, b) in mine.pool.iter_mut().zip(&theirs.pool) {
                 *a += b;
+            }
+            for (server, other_server) in mine.sentinel.iter_mut().zip(&theirs.sentinel) {
+                for (a, b) in server.iter_mut().zip(other_server) {
+                    *a += b;
+                }
             }
             for (server, other_server) in mine.servers.iter_mut().zip(&theirs.servers) {
                 for stat in ServerStat::ALL {
@@ -154,6 +198,12 @@ pub fn render_json(
             for (i, stat) in ServerStat::ALL.into_iter().enumerate() {
                 let comma = if i > 0 { ", " } else { "" };
                 let _ = write!(out, "{comma}\"{}\":{}", stat.name(), values[stat as usize]);
+            }
+            if !pool.sentinels.is_empty() {
+                for stat in SentinelStat::ALL {
+                    let value = counters.sentinel[s][stat as usize];
+                    let _ = write!(out, ", \"{}\":{value}", stat.name());
+                }
             }
             out.push('}');
         }

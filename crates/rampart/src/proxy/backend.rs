@@ -4,6 +4,11 @@
 //! then SELECT, then HELLO 3 (for RESP3 clients) before any client traffic, times requests out,
 //! and on failure answers every request it still holds, retrying once those that provably
 //! never reached the server.
+//!
+//! In a pool with `sentinels:` a shard without a reachable master holds its requests that
+//! never reached a server for up to `failover_wait_ms`, follows the topology to the promoted
+//! master, and re-sends a request its old master refused with `-READONLY`; past the wait the
+//! reply is `-TRYAGAIN shard '<name>' has no master (failover in progress)`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -29,6 +34,8 @@ const MAX_IOVECS: usize = 64;
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a connect may take when the pool has no `timeout`.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a shard without a master is tried again while requests wait for a failover.
+const FAILOVER_RETRY: Duration = Duration::from_millis(100);
 
 /// Whose reply a queued request waits for.
 pub enum Target {
@@ -43,7 +50,12 @@ pub enum Target {
 
 struct Waiter {
     target: Target,
+    /// When the pool's `timeout` expires for it.
     deadline: Option<Instant>,
+    /// Until when it may wait for a failover (pools with sentinels).
+    failover_deadline: Option<Instant>,
+    /// Its bytes, kept in pools with sentinels to re-send it after `-READONLY`.
+    request: Option<Bytes>,
     retried: bool,
 }
 
@@ -57,6 +69,44 @@ enum Failure {
     Io(io::Error),
     /// The server sent bytes that are not RESP, or a reply nobody asked for.
     Protocol(String),
+    /// The shard's master moved (Sentinel failover).
+    Retarget,
+    /// The server refused a write with `-READONLY`: it is no longer the master.
+    ReadOnly,
+}
+
+impl Failure {
+    /// The stats counter it counts in and the `-ERR` text for requests that may have run.
+    fn describe(&self) -> (ServerStat, String) {
+        match self {
+            Failure::Eof => (
+                ServerStat::ServerEof,
+                "ERR Connection closed by server".into(),
+            ),
+            Failure::TimedOut => (
+                ServerStat::ServerTimedout,
+                "ERR Connection timed out".into(),
+            ),
+            Failure::Io(error) => (ServerStat::ServerErr, format!("ERR {}", error_text(error))),
+            Failure::Protocol(reason) => (
+                ServerStat::ServerErr,
+                format!("ERR Protocol error from server: {reason}"),
+            ),
+            Failure::Retarget => (
+                ServerStat::ServerEof,
+                "ERR Connection closed: the shard's master moved".into(),
+            ),
+            Failure::ReadOnly => (
+                ServerStat::ServerErr,
+                "ERR Connection closed: the server is no longer a master".into(),
+            ),
+        }
+    }
+
+    /// Whether requests that never reached the server may be sent again.
+    fn unwritten_may_retry(&self) -> bool {
+        !matches!(self, Failure::TimedOut | Failure::Protocol(_))
+    }
 }
 
 struct State {
@@ -74,13 +124,20 @@ pub struct Backend {
     router: Weak<PoolRouter>,
     state: RefCell<State>,
     wake: Notify,
+    /// The shard's master moved since this connection's address was chosen.
+    moved: Cell<bool>,
     /// Connect before the first request (`preconnect: true`).
     eager: Cell<bool>,
+    /// The last connection attempt or connection failed (logged once per outage).
+    failing: Cell<bool>,
+    /// `failover_wait_ms` for pools with sentinels.
+    failover_wait: Option<Duration>,
 }
 
 impl Backend {
     /// Creates the connection object and its task; it connects on the first request.
     pub fn spawn(router: &Rc<PoolRouter>, server: usize, protocol: Protocol) -> Rc<Backend> {
+        let pool = router.pool();
         let backend = Rc::new(Backend {
             server,
             protocol,
@@ -91,7 +148,11 @@ impl Backend {
                 head_partial: false,
             }),
             wake: Notify::new(),
+            moved: Cell::new(false),
             eager: Cell::new(false),
+            failing: Cell::new(false),
+            failover_wait: (!pool.sentinels.is_empty())
+                .then(|| Duration::from_millis(pool.failover_wait_ms)),
         });
         tokio::task::spawn_local(Rc::clone(&backend).run());
         backend
@@ -108,10 +169,8 @@ impl Backend {
             *stats.server_mut(router.index, self.server, ServerStat::RequestBytes) +=
                 request.len() as u64;
         }
-        let deadline = router
-            .pool()
-            .timeout_ms
-            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let timeout = router.pool().timeout_ms.map(Duration::from_millis);
+        let now = (timeout.is_some() || self.failover_wait.is_some()).then(Instant::now);
         let mut state = self.state.borrow_mut();
         state.waiters.push_back(Waiter {
             target: Target::Client {
@@ -119,7 +178,9 @@ impl Backend {
                 seq,
                 part,
             },
-            deadline,
+            deadline: now.zip(timeout).map(|(now, timeout)| now + timeout),
+            failover_deadline: now.zip(self.failover_wait).map(|(now, wait)| now + wait),
+            request: self.failover_wait.map(|_| request.clone()),
             retried: false,
         });
         state.outbox.push_back(request);
@@ -131,6 +192,12 @@ impl Backend {
     /// Connects now rather than on the first request.
     pub fn preconnect(&self) {
         self.eager.set(true);
+        self.wake.notify_one();
+    }
+
+    /// The shard's master moved: drop the connection and reconnect to the new address.
+    pub fn retarget(&self) {
+        self.moved.set(true);
         self.wake.notify_one();
     }
 
@@ -149,36 +216,55 @@ impl Backend {
     async fn run(self: Rc<Self>) {
         let mut buffer = BytesMut::with_capacity(READ_CHUNK);
         let mut parser = ReplyParser::new();
+        let mut failed_before = false;
         loop {
+            if failed_before && self.failover_wait.is_some() {
+                self.wait_for_master().await;
+            }
             while self.state.borrow().waiters.is_empty() && !self.eager.take() {
                 self.wake.notified().await;
             }
             let Some(router) = self.router.upgrade() else {
                 return;
             };
-            let deadline = self
-                .front_deadline()
-                .unwrap_or_else(|| Instant::now() + DEFAULT_CONNECT_TIMEOUT);
-            let connected = match &router.pool().servers[self.server].address {
+            let limit = router
+                .pool()
+                .timeout_ms
+                .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
+            let deadline = Instant::now() + limit;
+            let address = router.address(self.server);
+            self.moved.set(false);
+            let connected = match address {
                 ServerAddress::Tcp { host, port } => {
-                    timeout_at(deadline, Stream::connect_tcp(host, *port)).await
+                    timeout_at(deadline, Stream::connect_tcp(&host, port)).await
                 }
                 ServerAddress::Unix { path } => {
-                    timeout_at(deadline, Stream::connect_unix(path)).await
+                    timeout_at(deadline, Stream::connect_unix(&path)).await
                 }
             };
             let stream = match connected {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
-                    self.fail(&router, Failure::Io(error), true);
+                    self.fail(&router, Failure::Io(error));
+                    failed_before = true;
                     continue;
                 }
                 Err(_) => {
-                    self.fail(&router, Failure::TimedOut, false);
+                    self.fail(&router, Failure::TimedOut);
+                    failed_before = true;
                     continue;
                 }
             };
             router.connection_opened(self.server);
+            if self.failing.replace(false) {
+                let pool = router.pool();
+                let server = &pool.servers[self.server].name;
+                tracing::warn!(
+                    "server '{server}' of pool '{}' is reachable again",
+                    pool.name
+                );
+            }
+            self.restart_timers(&router);
             self.queue_handshake(&router);
             drop(router);
             let failure = self.serve(&stream, &mut buffer, &mut parser).await;
@@ -188,11 +274,77 @@ impl Backend {
                 return;
             };
             router.connection_closed(self.server);
-            let idle = self.state.borrow().waiters.is_empty();
-            let retry_unwritten = matches!(failure, Failure::Eof | Failure::Io(_));
-            if !(idle && matches!(failure, Failure::Eof)) {
-                self.fail(&router, failure, retry_unwritten);
+            if matches!(failure, Failure::ReadOnly) {
+                router.recheck(self.server);
             }
+            let idle = self.state.borrow().waiters.is_empty();
+            failed_before = !(idle && matches!(failure, Failure::Eof | Failure::Retarget));
+            if failed_before {
+                self.fail(&router, failure);
+            }
+        }
+    }
+
+    /// While requests wait for a shard's new master: retry every 100 ms or as soon as the
+    /// topology moves the shard, answering `-TRYAGAIN` to those whose wait is over.
+    async fn wait_for_master(&self) {
+        let until = Instant::now() + FAILOVER_RETRY;
+        while !self.moved.get() && Instant::now() < until {
+            tokio::select! {
+                () = sleep_until(until) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+        let now = Instant::now();
+        let expired: Vec<Waiter> = {
+            let mut state = self.state.borrow_mut();
+            let mut kept = VecDeque::with_capacity(state.waiters.len());
+            let mut kept_bytes = VecDeque::with_capacity(state.outbox.len());
+            let mut expired = Vec::new();
+            let waiters = std::mem::take(&mut state.waiters);
+            let mut outbox = std::mem::take(&mut state.outbox);
+            for waiter in waiters {
+                let bytes = outbox.pop_front();
+                if waiter
+                    .failover_deadline
+                    .is_some_and(|deadline| deadline <= now)
+                {
+                    expired.push(waiter);
+                } else {
+                    kept.push_back(waiter);
+                    kept_bytes.extend(bytes);
+                }
+            }
+            state.waiters = kept;
+            state.outbox = kept_bytes;
+            expired
+        };
+        if expired.is_empty() {
+            return;
+        }
+        let Some(router) = self.router.upgrade() else {
+            return;
+        };
+        let name = &router.pool().servers[self.server].name;
+        let reply = Bytes::from(format!(
+            "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
+        ));
+        for waiter in expired {
+            if let Target::Client { queue, seq, part } = waiter.target {
+                router.forward_error();
+                queue.complete(seq, part, reply.clone());
+            }
+        }
+    }
+
+    /// A new connection: the pool's `timeout` counts from now for requests that waited.
+    fn restart_timers(&self, router: &PoolRouter) {
+        let Some(timeout) = router.pool().timeout_ms.map(Duration::from_millis) else {
+            return;
+        };
+        let deadline = Instant::now() + timeout;
+        for waiter in &mut self.state.borrow_mut().waiters {
+            waiter.deadline = Some(deadline);
         }
     }
 
@@ -233,6 +385,8 @@ impl Backend {
                 Waiter {
                     target: Target::Handshake(name),
                     deadline,
+                    failover_deadline: None,
+                    request: None,
                     retried: true,
                 },
             );
@@ -269,7 +423,11 @@ impl Backend {
                         Err(error) => return Failure::Io(error),
                     }
                 }
-                () = self.wake.notified() => {}
+                () = self.wake.notified() => {
+                    if self.moved.get() {
+                        return Failure::Retarget;
+                    }
+                }
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     return Failure::TimedOut;
                 }
@@ -277,7 +435,6 @@ impl Backend {
         }
     }
 
-    /// Writes queued requests, many at once, until the socket would block or all are sent.
     fn write_some(&self, stream: &Stream) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         while !state.outbox.is_empty() {
@@ -312,7 +469,6 @@ impl Backend {
         Ok(())
     }
 
-    /// Reads what the socket has and hands every complete reply to its waiter.
     fn read_replies(
         &self,
         stream: &Stream,
@@ -351,7 +507,11 @@ impl Backend {
                     "a reply arrived for no request".to_string(),
                 ));
             }
-            state.waiters.pop_front()?
+            let waiter = state.waiters.pop_front()?;
+            if waiter.request.is_some() && error_code(&reply) == Some(b"READONLY") {
+                return Some(self.requeue_refused(&mut state, waiter));
+            }
+            waiter
         };
         let router = self.router.upgrade()?;
         match waiter.target {
@@ -374,41 +534,52 @@ impl Backend {
         None
     }
 
+    /// A request the server refused with `-READONLY` did not run: it goes back to the front of
+    /// the unwritten requests, to be sent to the shard's real master.
+    fn requeue_refused(&self, state: &mut State, mut waiter: Waiter) -> Failure {
+        if let Some(bytes) = waiter.request.clone() {
+            let first_unwritten = state.waiters.len() - state.outbox.len();
+            let behind_partial = usize::from(state.head_partial);
+            waiter.retried = false;
+            state
+                .waiters
+                .insert(first_unwritten + behind_partial, waiter);
+            state.outbox.insert(behind_partial, bytes);
+        }
+        Failure::ReadOnly
+    }
+
     /// Ends a connection attempt or a connection: counts the failure, answers every request
-    /// that may have reached the server with an error, and keeps (once) those that never did.
-    fn fail(&self, router: &Rc<PoolRouter>, failure: Failure, retry_unwritten: bool) {
-        let (stat, text) = match &failure {
-            Failure::Eof => (
-                ServerStat::ServerEof,
-                "ERR Connection closed by server".to_string(),
-            ),
-            Failure::TimedOut => (
-                ServerStat::ServerTimedout,
-                "ERR Connection timed out".to_string(),
-            ),
-            Failure::Io(error) => (ServerStat::ServerErr, format!("ERR {}", error_text(error))),
-            Failure::Protocol(reason) => (
-                ServerStat::ServerErr,
-                format!("ERR Protocol error from server: {reason}"),
-            ),
-        };
+    /// that may have reached the server with an error, and keeps those that never did (once;
+    /// in a pool with sentinels, until their failover wait is over).
+    fn fail(&self, router: &Rc<PoolRouter>, failure: Failure) {
+        let (stat, text) = failure.describe();
         let pool = router.pool();
-        tracing::warn!(
-            "server '{}' of pool '{}' failed: {}",
-            pool.servers[self.server].name,
-            pool.name,
-            text.trim_start_matches("ERR ")
+        let (server, reason) = (
+            &pool.servers[self.server].name,
+            text.trim_start_matches("ERR "),
         );
+        if self.failing.replace(true) {
+            tracing::debug!(
+                "server '{server}' of pool '{}' failed again: {reason}",
+                pool.name
+            );
+        } else {
+            tracing::warn!("server '{server}' of pool '{}' failed: {reason}", pool.name);
+        }
         *router
             .stats
             .borrow_mut()
             .server_mut(router.index, self.server, stat) += 1;
-        let mut error_reply = BytesMut::new();
-        error_reply.extend_from_slice(b"-");
-        error_reply.extend_from_slice(text.as_bytes());
-        error_reply.extend_from_slice(b"\r\n");
-        let error_reply = error_reply.freeze();
-
+        let error_reply = Bytes::from(format!("-{text}\r\n"));
+        let no_master = self.failover_wait.map(|_| {
+            let name = &pool.servers[self.server].name;
+            Bytes::from(format!(
+                "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
+            ))
+        });
+        let may_retry = failure.unwritten_may_retry();
+        let now = Instant::now();
         let mut answered = Vec::new();
         {
             let mut state = self.state.borrow_mut();
@@ -426,20 +597,27 @@ impl Backend {
                 if matches!(waiter.target, Target::Handshake(_)) {
                     continue;
                 }
+                let keep = match waiter.failover_deadline {
+                    Some(deadline) => deadline > now,
+                    None => !waiter.retried,
+                };
                 match bytes {
-                    Some(bytes) if !reached && retry_unwritten && !waiter.retried => {
+                    Some(bytes) if !reached && may_retry && keep => {
                         waiter.retried = true;
                         state.waiters.push_back(waiter);
                         state.outbox.push_back(bytes);
                     }
-                    _ => answered.push(waiter),
+                    Some(_) if !reached && no_master.is_some() => {
+                        answered.push((waiter, no_master.clone()));
+                    }
+                    _ => answered.push((waiter, None)),
                 }
             }
         }
-        for waiter in answered {
+        for (waiter, reply) in answered {
             if let Target::Client { queue, seq, part } = waiter.target {
                 router.forward_error();
-                queue.complete(seq, part, error_reply.clone());
+                queue.complete(seq, part, reply.unwrap_or_else(|| error_reply.clone()));
             }
         }
         router.server_failed(self.server);

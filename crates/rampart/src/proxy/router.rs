@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use rampart_config::Pool;
+use rampart_config::{Pool, ServerAddress};
 use rampart_placement::Placement;
 use rampart_protocol::Protocol;
 
@@ -30,6 +30,7 @@ pub struct PoolRouter {
     pub stats: Rc<RefCell<StatsTable>>,
     placement: RefCell<Placement>,
     live: RefCell<Vec<bool>>,
+    addresses: RefCell<Vec<ServerAddress>>,
     seen_generation: Cell<u64>,
     links: Vec<ServerLinks>,
     myself: Weak<PoolRouter>,
@@ -48,6 +49,7 @@ impl PoolRouter {
             index,
             placement: RefCell::new(view.placement.clone()),
             live: RefCell::new(view.live.clone()),
+            addresses: RefCell::new(view.addresses.clone()),
             seen_generation: Cell::new(generation),
             links: (0..servers)
                 .map(|_| ServerLinks {
@@ -74,6 +76,21 @@ impl PoolRouter {
             let view = self.shared.topology.view(self.index);
             *self.placement.borrow_mut() = view.placement.clone();
             *self.live.borrow_mut() = view.live.clone();
+            let mut addresses = self.addresses.borrow_mut();
+            for (server, (mine, latest)) in addresses.iter_mut().zip(&view.addresses).enumerate() {
+                if mine != latest {
+                    latest.clone_into(mine);
+                    let links = &self.links[server];
+                    for backend in links
+                        .resp2
+                        .borrow()
+                        .iter()
+                        .chain(links.resp3.borrow().iter())
+                    {
+                        backend.retarget();
+                    }
+                }
+            }
             self.seen_generation.set(generation);
         }
     }
@@ -81,6 +98,20 @@ impl PoolRouter {
     /// The server a key lives on, or `None` when every server is ejected.
     pub fn server_for_key(&self, key: &[u8]) -> Option<usize> {
         self.placement.borrow_mut().server_for_key(key)
+    }
+
+    /// Where the shard's master is now (per the latest topology snapshot).
+    pub fn address(&self, server: usize) -> ServerAddress {
+        self.refresh();
+        self.addresses.borrow()[server].clone()
+    }
+
+    /// Asks the control plane to check the shard's master with the sentinels now.
+    pub fn recheck(&self, server: usize) {
+        let _ = self.shared.events.send(TopologyEvent::Recheck {
+            pool: self.index,
+            server,
+        });
     }
 
     /// Servers currently in the ring.
@@ -166,12 +197,13 @@ impl PoolRouter {
         stats.current_connections = stats.current_connections.saturating_sub(1);
     }
 
-    /// Counts a failed connection; with `auto_eject_hosts`, `server_failure_limit` failures in
+    /// Counts a failed connection; with `auto_eject_hosts` (and no sentinels: a Sentinel
+    /// pool never moves keys), `server_failure_limit` failures in
     /// a row take the server out of this worker's ring at once and report it to the control
     /// plane, which ejects it everywhere and later readmits it after a successful PING.
     pub fn server_failed(&self, server: usize) {
         let pool = self.pool();
-        if !pool.auto_eject_hosts {
+        if !pool.auto_eject_hosts || !pool.sentinels.is_empty() {
             return;
         }
         let links = &self.links[server];

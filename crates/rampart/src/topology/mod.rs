@@ -1,27 +1,36 @@
-//! The control plane's live shard map. It owns which servers of each pool are in the ring,
-//! publishes an immutable snapshot per pool that workers read without locks (a generation
-//! number tells them when to look again), ejects servers that workers report as failing
-//! (`auto_eject_hosts`), and readmits them only after a PING to them succeeds.
+//! The control plane's live shard map. For each pool it owns which servers are in the ring and
+//! where each shard's master is, and publishes an immutable snapshot per pool that workers
+//! read without locks (a generation number tells them when to look again).
+//!
+//! Two sources change it: ejection (`auto_eject_hosts`: workers report failing servers; a
+//! server comes back only after a PING succeeds) and, for pools with `sentinels:`, Redis
+//! Sentinel (a shard's master moves to the promoted replica; the ring never changes).
+
+mod eject;
+mod link;
+mod sentinel;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use rampart_config::{Config, Pool, ServerAddress};
+use rampart_config::{Config, ServerAddress};
 use rampart_placement::Placement;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::admin::catalog::{PoolStat, ServerStat};
 use crate::admin::stats::{StatsBoard, StatsTable};
 
-/// A pool's ring as workers should use it.
+/// A pool as workers should use it.
 pub struct PoolView {
+    /// Servers in the ring.
     pub live: Vec<bool>,
     pub placement: Placement,
+    /// Where each shard's master is now (the configured address until Sentinel says otherwise).
+    pub addresses: Vec<ServerAddress>,
 }
 
 struct PoolTopology {
@@ -39,6 +48,8 @@ pub struct Topology {
 pub enum TopologyEvent {
     /// A worker saw `server_failure_limit` failures in a row.
     Ejected { pool: usize, server: usize },
+    /// A shard's master answered `-READONLY`: ask the sentinels again now.
+    Recheck { pool: usize, server: usize },
 }
 
 impl Topology {
@@ -52,6 +63,11 @@ impl Topology {
                     view: ArcSwap::from_pointee(PoolView {
                         live: vec![true; pool.servers.len()],
                         placement: pool.placement(),
+                        addresses: pool
+                            .servers
+                            .iter()
+                            .map(|server| server.address.clone())
+                            .collect(),
                     }),
                 })
                 .collect(),
@@ -67,30 +83,53 @@ impl Topology {
         self.pools[pool].view.load_full()
     }
 
-    fn publish(&self, pool_index: usize, pool: &Pool, live: Vec<bool>) {
-        let mut placement = pool.placement();
-        placement.rebuild(&live);
-        self.pools[pool_index]
-            .view
-            .store(Arc::new(PoolView { live, placement }));
-        self.pools[pool_index]
-            .generation
-            .fetch_add(1, Ordering::AcqRel);
+    fn publish(&self, pool: usize, view: PoolView) {
+        self.pools[pool].view.store(Arc::new(view));
+        self.pools[pool].generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Sets one server's liveness; returns whether anything changed.
+    /// Sets one server's liveness and rebuilds the ring; returns whether anything changed.
     fn set_live(&self, config: &Config, pool: usize, server: usize, live: bool) -> bool {
-        let mut servers = self.view(pool).live.clone();
-        if servers[server] == live {
+        let current = self.view(pool);
+        if current.live[server] == live {
             return false;
         }
+        let mut servers = current.live.clone();
         servers[server] = live;
-        self.publish(pool, &config.pools[pool], servers);
+        let mut placement = config.pools[pool].placement();
+        placement.rebuild(&servers);
+        self.publish(
+            pool,
+            PoolView {
+                live: servers,
+                placement,
+                addresses: current.addresses.clone(),
+            },
+        );
+        true
+    }
+
+    /// Points a shard at a new master; returns whether anything changed.
+    fn set_address(&self, pool: usize, server: usize, address: ServerAddress) -> bool {
+        let current = self.view(pool);
+        if current.addresses[server] == address {
+            return false;
+        }
+        let mut addresses = current.addresses.clone();
+        addresses[server] = address;
+        self.publish(
+            pool,
+            PoolView {
+                live: current.live.clone(),
+                placement: current.placement.clone(),
+                addresses,
+            },
+        );
         true
     }
 }
 
-/// The control plane's own counters (ejections), published in its stats slot.
+/// The control plane's own counters (ejections, failovers), published in its stats slot.
 struct ControlStats {
     table: RefCell<StatsTable>,
     board: Arc<StatsBoard>,
@@ -107,6 +146,24 @@ impl ControlStats {
         *table.server_mut(pool, server, ServerStat::ServerEjectedAt) = now_us;
         self.board.publish(self.slot, &table);
     }
+
+    fn record_sentinel(
+        &self,
+        pool: usize,
+        server: usize,
+        event: crate::admin::stats::SentinelStat,
+    ) {
+        let mut table = self.table.borrow_mut();
+        *table.sentinel_mut(pool, server, event) += 1;
+        self.board.publish(self.slot, &table);
+    }
+}
+
+/// What the control plane's tasks share (all on one thread).
+struct Control {
+    topology: Arc<Topology>,
+    config: Arc<Config>,
+    stats: ControlStats,
 }
 
 /// Runs the control plane until every worker is gone. Must run inside a `LocalSet`.
@@ -117,95 +174,26 @@ pub async fn run(
     slot: usize,
     mut events: UnboundedReceiver<TopologyEvent>,
 ) {
-    let stats = Rc::new(ControlStats {
-        table: RefCell::new(StatsTable::new(&config)),
-        board,
-        slot,
+    let control = Rc::new(Control {
+        stats: ControlStats {
+            table: RefCell::new(StatsTable::new(&config)),
+            board,
+            slot,
+        },
+        topology,
+        config,
     });
+    let watchers: Vec<Option<Rc<sentinel::Watcher>>> = (0..control.config.pools.len())
+        .map(|pool| sentinel::Watcher::start(&control, pool))
+        .collect();
     while let Some(event) = events.recv().await {
-        let TopologyEvent::Ejected { pool, server } = event;
-        if !topology.set_live(&config, pool, server, false) {
-            continue;
-        }
-        let entry = &config.pools[pool];
-        tracing::warn!(
-            "ejected server '{}' from pool '{}' for {} ms",
-            entry.servers[server].name,
-            entry.name,
-            entry.server_retry_timeout_ms
-        );
-        stats.record_ejection(pool, server);
-        tokio::task::spawn_local(readmit(
-            Arc::clone(&topology),
-            Arc::clone(&config),
-            pool,
-            server,
-        ));
-    }
-}
-
-/// Waits `server_retry_timeout`, then PINGs the server until it answers, and puts it back.
-async fn readmit(topology: Arc<Topology>, config: Arc<Config>, pool: usize, server: usize) {
-    let entry = &config.pools[pool];
-    let retry = Duration::from_millis(entry.server_retry_timeout_ms.max(1));
-    loop {
-        tokio::time::sleep(retry).await;
-        if probe(entry, server).await {
-            break;
-        }
-    }
-    topology.set_live(&config, pool, server, true);
-    tracing::warn!(
-        "readmitted server '{}' to pool '{}' after a successful PING",
-        entry.servers[server].name,
-        entry.name
-    );
-}
-
-/// Whether the server answers PING (after AUTH when the pool has a password).
-pub async fn probe(pool: &Pool, server: usize) -> bool {
-    let limit = Duration::from_millis(pool.timeout_ms.unwrap_or(1000).clamp(100, 5000));
-    tokio::time::timeout(limit, ping(pool, server))
-        .await
-        .unwrap_or(false)
-}
-
-async fn ping(pool: &Pool, server: usize) -> bool {
-    let mut request = Vec::new();
-    if let Some(password) = &pool.redis_auth {
-        rampart_protocol::encode::request(&mut request, [&b"AUTH"[..], password.as_bytes()]);
-    }
-    rampart_protocol::encode::request(&mut request, [&b"PING"[..]]);
-    let mut reply = Vec::new();
-    let exchanged = match &pool.servers[server].address {
-        ServerAddress::Tcp { host, port } => {
-            match tokio::net::TcpStream::connect((host.as_str(), *port)).await {
-                Ok(mut stream) => exchange(&mut stream, &request, &mut reply).await,
-                Err(_) => false,
+        match event {
+            TopologyEvent::Ejected { pool, server } => eject::eject(&control, pool, server),
+            TopologyEvent::Recheck { pool, server } => {
+                if let Some(watcher) = &watchers[pool] {
+                    watcher.recheck(server);
+                }
             }
         }
-        ServerAddress::Unix { path } => match tokio::net::UnixStream::connect(path).await {
-            Ok(mut stream) => exchange(&mut stream, &request, &mut reply).await,
-            Err(_) => false,
-        },
-    };
-    exchanged && reply.ends_with(b"+PONG\r\n")
-}
-
-async fn exchange<S: AsyncReadExt + AsyncWriteExt + Unpin>(
-    stream: &mut S,
-    request: &[u8],
-    reply: &mut Vec<u8>,
-) -> bool {
-    if stream.write_all(request).await.is_err() {
-        return false;
     }
-    let mut chunk = [0u8; 512];
-    while !reply.ends_with(b"+PONG\r\n") && !reply.starts_with(b"-") {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(read) => reply.extend_from_slice(&chunk[..read]),
-        }
-    }
-    true
 }

@@ -1,0 +1,242 @@
+//! Following Redis Sentinel for pools with `sentinels:`. Each server's name is the Sentinel
+//! master name; its configured address is only where to start. The watcher subscribes to
+//! `+switch-master`, `+sdown`, `-sdown` and `+odown` on every sentinel, and asks every sentinel
+//! `SENTINEL get-master-addr-by-name` at start, every second, and at once when a worker saw
+//! `-READONLY`. A new master is accepted only when a majority of the reachable sentinels name
+//! it and either a majority of all configured sentinels do or the promoted node itself says
+//! `role:master`, so one lone or lagging sentinel can never move a shard. Placement never
+//! changes: a failover moves the shard's address, not its keys.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rampart_config::{SentinelAddr, ServerAddress};
+use tokio::sync::Notify;
+
+use super::Control;
+use super::link::{Link, is_master, texts};
+use crate::admin::stats::SentinelStat;
+
+/// How often every sentinel is asked where each master is.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long one sentinel may take to answer before it counts as unreachable.
+const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long to wait before re-subscribing to a sentinel that went away.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
+
+pub struct Watcher {
+    control: Rc<Control>,
+    pool: usize,
+    recheck: Notify,
+}
+
+impl Watcher {
+    /// Starts watching the pool's sentinels; `None` for a pool without sentinels.
+    pub(super) fn start(control: &Rc<Control>, pool: usize) -> Option<Rc<Watcher>> {
+        let sentinels = &control.config.pools[pool].sentinels;
+        if sentinels.is_empty() {
+            return None;
+        }
+        let watcher = Rc::new(Watcher {
+            control: Rc::clone(control),
+            pool,
+            recheck: Notify::new(),
+        });
+        for index in 0..sentinels.len() {
+            tokio::task::spawn_local(Rc::clone(&watcher).subscribe(index));
+        }
+        tokio::task::spawn_local(Rc::clone(&watcher).poll());
+        Some(watcher)
+    }
+
+    /// Asks the sentinels again now.
+    pub(super) fn recheck(&self, _server: usize) {
+        self.recheck.notify_one();
+    }
+
+    async fn poll(self: Rc<Self>) {
+        loop {
+            self.ask_every_sentinel().await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = self.recheck.notified() => {}
+            }
+        }
+    }
+
+    /// One round of `get-master-addr-by-name` for every shard on every sentinel.
+    async fn ask_every_sentinel(&self) {
+        let pool = &self.control.config.pools[self.pool];
+        let mut answers = Vec::with_capacity(pool.sentinels.len());
+        for sentinel in &pool.sentinels {
+            if let Some(masters) = self.ask(sentinel).await {
+                answers.push(masters);
+            }
+        }
+        let reachable = answers.len();
+        for server in 0..pool.servers.len() {
+            let mut tally: Vec<(&ServerAddress, usize)> = Vec::new();
+            for address in answers
+                .iter()
+                .filter_map(|masters| masters[server].as_ref())
+            {
+                match tally.iter_mut().find(|(known, _)| *known == address) {
+                    Some((_, votes)) => *votes += 1,
+                    None => tally.push((address, 1)),
+                }
+            }
+            let Some(&(address, votes)) = tally.iter().max_by_key(|(_, votes)| *votes) else {
+                continue;
+            };
+            if votes * 2 <= reachable
+                || self.control.topology.view(self.pool).addresses[server] == *address
+            {
+                continue;
+            }
+            let quorum_of_all = votes * 2 > pool.sentinels.len();
+            if quorum_of_all || is_master(pool, address, SENTINEL_TIMEOUT).await {
+                let reason = format!("{votes} of {reachable} reachable sentinels agree");
+                self.accept(server, address.clone(), &reason);
+            }
+        }
+    }
+
+    /// Where one sentinel says each shard's master is; `None` if it cannot be reached.
+    async fn ask(&self, sentinel: &SentinelAddr) -> Option<Vec<Option<ServerAddress>>> {
+        let pool = &self.control.config.pools[self.pool];
+        let address = ServerAddress::Tcp {
+            host: sentinel.host.clone(),
+            port: sentinel.port,
+        };
+        let mut link = Link::connect(&address, SENTINEL_TIMEOUT).await.ok()?;
+        let mut masters = Vec::with_capacity(pool.servers.len());
+        for server in &pool.servers {
+            let reply = link
+                .call(
+                    &[
+                        b"SENTINEL",
+                        b"get-master-addr-by-name",
+                        server.name.as_bytes(),
+                    ],
+                    SENTINEL_TIMEOUT,
+                )
+                .await
+                .ok()?;
+            masters
+                .push(texts(&reply).and_then(|fields| address_of(fields.first()?, fields.get(1)?)));
+        }
+        Some(masters)
+    }
+
+    /// Follows one sentinel's events for as long as the proxy runs.
+    async fn subscribe(self: Rc<Self>, index: usize) {
+        let sentinel = &self.control.config.pools[self.pool].sentinels[index];
+        let address = ServerAddress::Tcp {
+            host: sentinel.host.clone(),
+            port: sentinel.port,
+        };
+        loop {
+            if let Ok(mut link) = Link::connect(&address, SENTINEL_TIMEOUT).await {
+                let channels: [&[u8]; 5] = [
+                    b"SUBSCRIBE",
+                    b"+switch-master",
+                    b"+sdown",
+                    b"-sdown",
+                    b"+odown",
+                ];
+                if link.send(&channels).await.is_ok() {
+                    while let Ok(message) = link.read_reply().await {
+                        if let Some(fields) = texts(&message)
+                            && let [b"message", channel, payload] = fields.as_slice()
+                        {
+                            self.on_event(channel, payload).await;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        }
+    }
+
+    async fn on_event(&self, channel: &[u8], payload: &[u8]) {
+        let pool = &self.control.config.pools[self.pool];
+        let words: Vec<&[u8]> = payload.split(|&byte| byte == b' ').collect();
+        let server_named = |name: &[u8]| {
+            pool.servers
+                .iter()
+                .position(|server| server.name.as_bytes() == name)
+        };
+        match channel {
+            b"+switch-master" => {
+                let [name, _, _, host, port, ..] = words.as_slice() else {
+                    return;
+                };
+                let (Some(server), Some(address)) = (server_named(name), address_of(host, port))
+                else {
+                    return;
+                };
+                if is_master(pool, &address, SENTINEL_TIMEOUT).await {
+                    self.accept(
+                        server,
+                        address,
+                        "+switch-master, and the node reports role:master",
+                    );
+                }
+            }
+            b"+sdown" | b"-sdown" | b"+odown" => {
+                let [b"master", name, ..] = words.as_slice() else {
+                    return;
+                };
+                let Some(server) = server_named(name) else {
+                    return;
+                };
+                let stat = match channel {
+                    b"+sdown" => SentinelStat::Sdown,
+                    b"-sdown" => SentinelStat::SdownCleared,
+                    _ => SentinelStat::Odown,
+                };
+                tracing::warn!(
+                    "sentinel event {} for shard '{}' of pool '{}'",
+                    String::from_utf8_lossy(channel),
+                    pool.servers[server].name,
+                    pool.name
+                );
+                self.control.stats.record_sentinel(self.pool, server, stat);
+                if channel == b"-sdown" {
+                    self.recheck.notify_one();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Points the shard at its new master.
+    fn accept(&self, server: usize, address: ServerAddress, reason: &str) {
+        if self
+            .control
+            .topology
+            .set_address(self.pool, server, address.clone())
+        {
+            let pool = &self.control.config.pools[self.pool];
+            let shown = match &address {
+                ServerAddress::Tcp { host, port } => format!("{host}:{port}"),
+                ServerAddress::Unix { path } => path.display().to_string(),
+            };
+            tracing::warn!(
+                "shard '{}' of pool '{}' now has master {shown} ({reason})",
+                pool.servers[server].name,
+                pool.name
+            );
+            self.control
+                .stats
+                .record_sentinel(self.pool, server, SentinelStat::Failovers);
+        }
+    }
+}
+
+fn address_of(host: &[u8], port: &[u8]) -> Option<ServerAddress> {
+    Some(ServerAddress::Tcp {
+        host: String::from_utf8(host.to_vec()).ok()?,
+        port: std::str::from_utf8(port).ok()?.parse().ok()?,
+    })
+}
