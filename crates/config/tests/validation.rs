@@ -864,6 +864,30 @@ fn sentinels_errors() {
     assert!(matches!(error.kind, ConfigErrorKind::NestedInList { .. }));
 }
 
+#[test]
+fn failover_wait_ms_extension() {
+    let sentinel_pool = |extra: &str| {
+        format!(
+            "p:\n  listen: 127.0.0.1:1\n{extra}  sentinels:\n   - 127.0.0.1:26379\n  servers:\n   - a:1:1\n"
+        )
+    };
+    assert_eq!(ok(&sentinel_pool("")).pools[0].failover_wait_ms, 30_000);
+    let config = ok(&sentinel_pool("  failover_wait_ms: 4000\n"));
+    assert_eq!(config.pools[0].failover_wait_ms, 4000);
+    let error = err(&sentinel_pool("  failover_wait_ms: soon\n"));
+    assert!(
+        matches!(error.kind, ConfigErrorKind::NotANumber { .. }),
+        "{error}"
+    );
+    let error =
+        err("p:\n  listen: 127.0.0.1:1\n  failover_wait_ms: 4000\n  servers:\n   - a:1:1\n");
+    assert_eq!(
+        error.kind,
+        ConfigErrorKind::FailoverWaitWithoutSentinels { pool: "p".into() }
+    );
+    assert_eq!(at(&error).0, 3);
+}
+
 // ---------------------------------------------------------------- errors and files
 
 #[test]

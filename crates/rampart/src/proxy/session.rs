@@ -4,6 +4,7 @@
 //! keys that span shards get a `-ERR` naming the command, and the connection stays open; a
 //! malformed frame gets `-ERR Protocol error: ...` and the connection closes after it.
 
+use std::cell::RefCell;
 use std::io;
 use std::ops::Range;
 use std::rc::Rc;
@@ -63,7 +64,12 @@ struct Session {
     router: Rc<PoolRouter>,
     queue: Rc<ReplyQueue>,
     state: ConnectionState,
+    /// Bytes of requests not handled yet: the worker's shared read buffer while a read is
+    /// being handled, the client's own buffer only for what is left over (a partial request).
     input: BytesMut,
+    /// The worker's read buffer, lent to whichever client is reading, so an idle client
+    /// holds no buffer at all.
+    worker_input: Rc<RefCell<BytesMut>>,
     scratch: BytesMut,
     key_servers: Vec<usize>,
     fragment_servers: Vec<usize>,
@@ -74,6 +80,7 @@ struct Session {
 /// Serves one client until it leaves (or the proxy stops and its replies are written).
 pub async fn serve(
     router: Rc<PoolRouter>,
+    worker_input: Rc<RefCell<BytesMut>>,
     stream: Stream,
     id: u64,
     mut stopping: watch::Receiver<bool>,
@@ -87,7 +94,8 @@ pub async fn serve(
             authenticated: false,
             name: None,
         },
-        input: BytesMut::with_capacity(chunk),
+        input: BytesMut::new(),
+        worker_input,
         scratch: BytesMut::new(),
         key_servers: Vec::new(),
         fragment_servers: Vec::new(),
@@ -124,9 +132,17 @@ pub async fn serve(
                 ready = async { stream.ready(interest.unwrap_or(Interest::READABLE)).await }, if interest.is_some() => {
                     let ready = ready?;
                     if can_read && (ready.is_readable() || ready.is_read_closed()) {
+                        let borrowed = session.input.is_empty();
+                        if borrowed {
+                            session.input = session.worker_input.take();
+                        }
                         end_of_input = session.read_input(&stream, chunk)?;
                         backlog = session.handle_requests(&mut parser);
-                        release_if_large(&mut session.input, chunk);
+                        if borrowed {
+                            session.give_back_input();
+                        } else {
+                            release_if_large(&mut session.input, chunk);
+                        }
                     }
                 }
                 changed = stopping.changed(), if matches!(session.closing, Closing::Open) => {
@@ -160,6 +176,19 @@ impl Session {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Returns the worker's read buffer, keeping only what is left of it (a partial request),
+    /// copied into the client's own buffer.
+    fn give_back_input(&mut self) {
+        let leftover = if self.input.is_empty() {
+            BytesMut::new()
+        } else {
+            BytesMut::from(&self.input[..])
+        };
+        self.input.clear();
+        self.worker_input
+            .replace(std::mem::replace(&mut self.input, leftover));
     }
 
     /// Reads what the client sent; returns true at end of input.

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use rampart_config::Listen;
 use rampart_protocol::Protocol;
 use tokio::sync::watch;
@@ -51,6 +52,7 @@ async fn serve(
         .map(|pool| PoolRouter::new(pool, Arc::clone(&shared), Rc::clone(&stats)))
         .collect();
     let next_client = Rc::new(Cell::new(0u64));
+    let worker_input = Rc::new(RefCell::new(BytesMut::new()));
     let mut accepting = Vec::new();
     for (router, listener) in routers.iter().zip(listeners) {
         if id == 0 {
@@ -65,6 +67,7 @@ async fn serve(
         }
         accepting.push(tokio::task::spawn_local(accept(
             Rc::clone(router),
+            Rc::clone(&worker_input),
             listener,
             stopping.clone(),
             Rc::clone(&next_client),
@@ -125,6 +128,7 @@ async fn publish_stats(
 
 async fn accept(
     router: Rc<PoolRouter>,
+    worker_input: Rc<RefCell<BytesMut>>,
     listener: BoundListener,
     mut stopping: watch::Receiver<bool>,
     next_client: Rc<Cell<u64>>,
@@ -151,6 +155,7 @@ async fn accept(
         let id = sequence * workers + worker as u64 + 1;
         tokio::task::spawn_local(session::serve(
             Rc::clone(&router),
+            Rc::clone(&worker_input),
             stream,
             id,
             stopping.clone(),
