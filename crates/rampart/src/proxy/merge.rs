@@ -1,6 +1,7 @@
 //! Merging the replies of a request the proxy split across shards: MGET's values in key
 //! order, the summed integers of DEL/UNLINK/TOUCH/EXISTS, MSET's single `+OK`, and INFO's
-//! keyspace summed over every shard. The first error among the fragments is the reply.
+//! keyspace summed over every shard. The first error among the fragments is the reply, except
+//! for INFO, which sums the shards that answered so clients' connect-time INFO still works.
 
 use bytes::{Bytes, BytesMut};
 use rampart_protocol::{Protocol, ReplyType, elements, encode, is_ok_status, parse_integer_reply};
@@ -45,7 +46,8 @@ impl Merging {
 
     fn merge(&self) -> Bytes {
         let replies: Vec<&Bytes> = self.replies.iter().flatten().collect();
-        if let Some(error) = replies.iter().find(|reply| is_error(reply)) {
+        let first_error = replies.iter().find(|reply| is_error(reply));
+        if let (Some(error), false) = (first_error, matches!(self.kind, MergeKind::Info { .. })) {
             return Bytes::clone(error);
         }
         let mut out = BytesMut::new();
@@ -69,7 +71,11 @@ impl Merging {
             }
             MergeKind::Info { local, protocol } => {
                 let mut text = local.to_vec();
-                text.extend_from_slice(&summed_keyspace(&replies));
+                let answered: Vec<&Bytes> = replies
+                    .into_iter()
+                    .filter(|reply| !is_error(reply))
+                    .collect();
+                text.extend_from_slice(&summed_keyspace(&answered));
                 encode::verbatim_string(&mut out, *protocol, b"txt", &text);
             }
         }
@@ -216,6 +222,26 @@ mod tests {
             &[b":2\r\n", b"-ERR Connection refused\r\n"],
         );
         assert_eq!(&failed[..], b"-ERR Connection refused\r\n");
+    }
+
+    #[test]
+    fn info_sums_the_shards_that_answered() {
+        let kind = MergeKind::Info {
+            local: Bytes::from_static(b""),
+            protocol: Protocol::Resp2,
+        };
+        let merged = merge(
+            kind,
+            &[
+                b"-ERR Connection refused\r\n",
+                b"$30\r\ndb0:keys=4,expires=0,avg_ttl=0\r\n",
+            ],
+        );
+        let text = String::from_utf8_lossy(&merged);
+        assert!(
+            text.starts_with('$') && text.contains("db0:keys=4"),
+            "{text}"
+        );
     }
 
     #[test]
