@@ -2,10 +2,11 @@
 //! master name; its configured address is only where to start. The watcher subscribes to
 //! `+switch-master`, `+sdown`, `-sdown` and `+odown` on every sentinel, and asks every sentinel
 //! `SENTINEL get-master-addr-by-name` at start, every second, and at once when a worker saw
-//! `-READONLY`. A new master is accepted only when a majority of the reachable sentinels name
-//! it and either a majority of all configured sentinels do or the promoted node itself says
-//! `role:master`, so one lone or lagging sentinel can never move a shard. Placement never
-//! changes: a failover moves the shard's address, not its keys.
+//! `-READONLY`. A new master is accepted when a majority of all configured sentinels name it,
+//! or on `+switch-master` when the promoted node itself says `role:master` and a majority of
+//! the reachable sentinels know it as the shard's master or replica. So one lone or lagging
+//! sentinel can never move a shard, not even to a real master of something else. Placement
+//! never changes: a failover moves the shard's address, not its keys.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,6 +15,8 @@ use rampart_config::{SentinelAddr, ServerAddress};
 use tokio::sync::Notify;
 
 use super::Control;
+use rampart_protocol::elements;
+
 use super::link::{Link, is_master, texts};
 use crate::admin::stats::SentinelStat;
 
@@ -93,9 +96,11 @@ impl Watcher {
             {
                 continue;
             }
-            let quorum_of_all = votes * 2 > pool.sentinels.len();
-            if quorum_of_all || is_master(pool, address, SENTINEL_TIMEOUT).await {
-                let reason = format!("{votes} of {reachable} reachable sentinels agree");
+            if votes * 2 > pool.sentinels.len() {
+                let reason = format!(
+                    "{votes} of {} sentinels agree ({reachable} reachable)",
+                    pool.sentinels.len()
+                );
                 self.accept(server, address.clone(), &reason);
             }
         }
@@ -126,6 +131,46 @@ impl Watcher {
                 .push(texts(&reply).and_then(|fields| address_of(fields.first()?, fields.get(1)?)));
         }
         Some(masters)
+    }
+
+    /// Whether a majority of the reachable sentinels know `address` as the shard's master or
+    /// one of its replicas: a promoted replica is, a node from another shard is not.
+    async fn shard_member_for_majority(&self, server: usize, address: &ServerAddress) -> bool {
+        let pool = &self.control.config.pools[self.pool];
+        let name = pool.servers[server].name.as_bytes();
+        let (mut reachable, mut members) = (0, 0);
+        for sentinel in &pool.sentinels {
+            let at = ServerAddress::Tcp {
+                host: sentinel.host.clone(),
+                port: sentinel.port,
+            };
+            let Ok(mut link) = Link::connect(&at, SENTINEL_TIMEOUT).await else {
+                continue;
+            };
+            let master = link
+                .call(
+                    &[b"SENTINEL", b"get-master-addr-by-name", name],
+                    SENTINEL_TIMEOUT,
+                )
+                .await;
+            let replicas = link
+                .call(&[b"SENTINEL", b"replicas", name], SENTINEL_TIMEOUT)
+                .await;
+            let (Ok(master), Ok(replicas)) = (master, replicas) else {
+                continue;
+            };
+            reachable += 1;
+            let is_master = texts(&master)
+                .and_then(|fields| address_of(fields.first()?, fields.get(1)?))
+                .is_some_and(|named| named == *address);
+            let is_replica = elements(&replicas).is_some_and(|mut entries| {
+                entries.any(|entry| {
+                    replica_address(&replicas[entry]).is_some_and(|known| known == *address)
+                })
+            });
+            members += usize::from(is_master || is_replica);
+        }
+        members * 2 > reachable
     }
 
     /// Follows one sentinel's events for as long as the proxy runs.
@@ -175,11 +220,14 @@ impl Watcher {
                 else {
                     return;
                 };
-                if is_master(pool, &address, SENTINEL_TIMEOUT).await {
+                if is_master(pool, &address, SENTINEL_TIMEOUT).await
+                    && self.shard_member_for_majority(server, &address).await
+                {
                     self.accept(
                         server,
                         address,
-                        "+switch-master, and the node reports role:master",
+                        "+switch-master; the node reports role:master and a majority of the \
+                         reachable sentinels know it as the shard's master or replica",
                     );
                 }
             }
@@ -239,4 +287,16 @@ fn address_of(host: &[u8], port: &[u8]) -> Option<ServerAddress> {
         host: String::from_utf8(host.to_vec()).ok()?,
         port: std::str::from_utf8(port).ok()?.parse().ok()?,
     })
+}
+
+/// The `ip` and `port` fields of one `SENTINEL replicas` entry (a flat field/value list).
+fn replica_address(entry: &[u8]) -> Option<ServerAddress> {
+    let fields = texts(entry)?;
+    let field = |wanted: &[u8]| {
+        fields
+            .chunks_exact(2)
+            .find(|pair| pair[0] == wanted)
+            .map(|pair| pair[1])
+    };
+    address_of(field(b"ip")?, field(b"port")?)
 }
