@@ -201,3 +201,60 @@ fn route_reports_bad_ejections() {
         "{a}1\t127.0.0.1:6380\t127.0.0.1:6380\n"
     );
 }
+
+#[test]
+fn a_listen_port_already_taken_stops_start_up() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taken.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "p:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n"
+        ),
+    )
+    .unwrap();
+    let stats_port = support::free_port().to_string();
+    let output = rampart(&[
+        "-c",
+        file.to_str().unwrap(),
+        "-s",
+        &stats_port,
+        "-a",
+        "127.0.0.1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot listen") && stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_memcache_pool_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("memcache.yml");
+    let port = support::free_port();
+    std::fs::write(
+        &file,
+        format!("m:\n  listen: 127.0.0.1:{port}\n  servers:\n   - 127.0.0.1:11211:1\n"),
+    )
+    .unwrap();
+    let stats_port = support::free_port().to_string();
+    let output = rampart(&[
+        "-c",
+        file.to_str().unwrap(),
+        "-s",
+        &stats_port,
+        "-a",
+        "127.0.0.1",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("memcache"),
+        "{}",
+        text(&output.stderr)
+    );
+}

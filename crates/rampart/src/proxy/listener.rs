@@ -75,6 +75,12 @@ pub fn resolve_listen(
     }
 }
 
+/// Fails when another process already listens on `address`. SO_REUSEPORT would otherwise
+/// let a second rampart (or anything else using it) share the port silently.
+pub fn ensure_free(address: SocketAddr) -> io::Result<()> {
+    std::net::TcpListener::bind(address).map(drop)
+}
+
 /// Binds a TCP listener that other workers can bind too.
 pub fn bind_tcp(address: SocketAddr, backlog: u32) -> io::Result<BoundListener> {
     let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;

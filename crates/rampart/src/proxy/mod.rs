@@ -74,6 +74,7 @@ pub fn bind_listeners(
             Listen::Tcp { .. } => {
                 let resolved = listener::resolve_listen(config, pool)?
                     .expect("a TCP listen address resolves to one");
+                listener::ensure_free(resolved).map_err(bind_error)?;
                 for listeners in &mut per_worker {
                     listeners.push(listener::bind_tcp(resolved, pool.backlog).map_err(bind_error)?);
                 }
