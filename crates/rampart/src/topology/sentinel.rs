@@ -5,9 +5,12 @@
 //! `-READONLY`. A new master is accepted when a majority of all configured sentinels name it,
 //! or on `+switch-master` when the promoted node itself says `role:master` and a majority of
 //! the reachable sentinels know it as the shard's master or replica. So one lone or lagging
-//! sentinel can never move a shard, not even to a real master of something else. Placement
-//! never changes: a failover moves the shard's address, not its keys.
+//! sentinel can never move a shard, not even to a real master of something else. Answers
+//! carrying an older Sentinel config epoch than the accepted master's are ignored, so sentinels
+//! that have not heard of a failover yet cannot move the shard back. Placement never changes:
+//! a failover moves the shard's address, not its keys.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -31,6 +34,15 @@ pub struct Watcher {
     control: Rc<Control>,
     pool: usize,
     recheck: Notify,
+    /// Per shard, the Sentinel config epoch of the master last accepted: an answer from an
+    /// older epoch (a sentinel that has not heard of the failover yet) is not counted.
+    epochs: RefCell<Vec<u64>>,
+}
+
+/// One sentinel's view of one shard's master.
+struct MasterView {
+    address: ServerAddress,
+    epoch: u64,
 }
 
 impl Watcher {
@@ -44,6 +56,7 @@ impl Watcher {
             control: Rc::clone(control),
             pool,
             recheck: Notify::new(),
+            epochs: RefCell::new(vec![0; control.config.pools[pool].servers.len()]),
         });
         for index in 0..sentinels.len() {
             tokio::task::spawn_local(Rc::clone(&watcher).subscribe(index));
@@ -78,81 +91,68 @@ impl Watcher {
         }
         let reachable = answers.len();
         for server in 0..pool.servers.len() {
-            let mut tally: Vec<(&ServerAddress, usize)> = Vec::new();
-            for address in answers
+            let known_epoch = self.epochs.borrow()[server];
+            let mut tally: Vec<(&ServerAddress, usize, u64)> = Vec::new();
+            let current = answers
                 .iter()
                 .filter_map(|masters| masters[server].as_ref())
-            {
-                match tally.iter_mut().find(|(known, _)| *known == address) {
-                    Some((_, votes)) => *votes += 1,
-                    None => tally.push((address, 1)),
+                .filter(|view| view.epoch >= known_epoch);
+            for view in current {
+                match tally.iter_mut().find(|(known, ..)| *known == &view.address) {
+                    Some((_, votes, epoch)) => {
+                        *votes += 1;
+                        *epoch = (*epoch).max(view.epoch);
+                    }
+                    None => tally.push((&view.address, 1, view.epoch)),
                 }
             }
-            let Some(&(address, votes)) = tally.iter().max_by_key(|(_, votes)| *votes) else {
+            let Some(&(address, votes, epoch)) = tally.iter().max_by_key(|(_, votes, _)| *votes)
+            else {
                 continue;
             };
-            if votes * 2 <= reachable
-                || self.control.topology.view(self.pool).addresses[server] == *address
-            {
+            if votes * 2 <= pool.sentinels.len() {
                 continue;
             }
-            if votes * 2 > pool.sentinels.len() {
-                let reason = format!(
-                    "{votes} of {} sentinels agree ({reachable} reachable)",
-                    pool.sentinels.len()
-                );
-                self.accept(server, address.clone(), &reason);
-            }
+            self.epochs.borrow_mut()[server] = epoch;
+            let reason = format!(
+                "{votes} of {} sentinels agree, config epoch {epoch} ({reachable} reachable)",
+                pool.sentinels.len()
+            );
+            self.accept(server, address.clone(), &reason);
         }
     }
 
     /// Where one sentinel says each shard's master is; `None` if it cannot be reached.
-    async fn ask(&self, sentinel: &SentinelAddr) -> Option<Vec<Option<ServerAddress>>> {
+    async fn ask(&self, sentinel: &SentinelAddr) -> Option<Vec<Option<MasterView>>> {
         let pool = &self.control.config.pools[self.pool];
-        let address = ServerAddress::Tcp {
-            host: sentinel.host.clone(),
-            port: sentinel.port,
-        };
-        let mut link = Link::connect(&address, SENTINEL_TIMEOUT).await.ok()?;
+        let mut link = Link::connect(&sentinel_address(sentinel), SENTINEL_TIMEOUT)
+            .await
+            .ok()?;
         let mut masters = Vec::with_capacity(pool.servers.len());
         for server in &pool.servers {
-            let reply = link
-                .call(
-                    &[
-                        b"SENTINEL",
-                        b"get-master-addr-by-name",
-                        server.name.as_bytes(),
-                    ],
-                    SENTINEL_TIMEOUT,
-                )
-                .await
-                .ok()?;
-            masters
-                .push(texts(&reply).and_then(|fields| address_of(fields.first()?, fields.get(1)?)));
+            masters.push(master_view(&mut link, server.name.as_bytes()).await.ok()?);
         }
         Some(masters)
     }
 
     /// Whether a majority of the reachable sentinels know `address` as the shard's master or
-    /// one of its replicas: a promoted replica is, a node from another shard is not.
-    async fn shard_member_for_majority(&self, server: usize, address: &ServerAddress) -> bool {
+    /// one of its replicas (a promoted replica is, a node from another shard is not); if so,
+    /// the newest config epoch among the sentinels that already name it master.
+    async fn shard_member_for_majority(
+        &self,
+        server: usize,
+        address: &ServerAddress,
+    ) -> Option<u64> {
         let pool = &self.control.config.pools[self.pool];
         let name = pool.servers[server].name.as_bytes();
         let (mut reachable, mut members) = (0, 0);
+        let mut epoch = self.epochs.borrow()[server];
         for sentinel in &pool.sentinels {
-            let at = ServerAddress::Tcp {
-                host: sentinel.host.clone(),
-                port: sentinel.port,
-            };
-            let Ok(mut link) = Link::connect(&at, SENTINEL_TIMEOUT).await else {
+            let Ok(mut link) = Link::connect(&sentinel_address(sentinel), SENTINEL_TIMEOUT).await
+            else {
                 continue;
             };
-            let master = link
-                .call(
-                    &[b"SENTINEL", b"get-master-addr-by-name", name],
-                    SENTINEL_TIMEOUT,
-                )
-                .await;
+            let master = master_view(&mut link, name).await;
             let replicas = link
                 .call(&[b"SENTINEL", b"replicas", name], SENTINEL_TIMEOUT)
                 .await;
@@ -160,17 +160,16 @@ impl Watcher {
                 continue;
             };
             reachable += 1;
-            let is_master = texts(&master)
-                .and_then(|fields| address_of(fields.first()?, fields.get(1)?))
-                .is_some_and(|named| named == *address);
-            let is_replica = elements(&replicas).is_some_and(|mut entries| {
-                entries.any(|entry| {
-                    replica_address(&replicas[entry]).is_some_and(|known| known == *address)
-                })
+            let names_it_master = master.as_ref().is_some_and(|view| view.address == *address);
+            if let Some(view) = master.filter(|_| names_it_master) {
+                epoch = epoch.max(view.epoch);
+            }
+            let lists_it_replica = elements(&replicas).is_some_and(|mut entries| {
+                entries.any(|entry| replica_address(&replicas[entry]).as_ref() == Some(address))
             });
-            members += usize::from(is_master || is_replica);
+            members += usize::from(names_it_master || lists_it_replica);
         }
-        members * 2 > reachable
+        (members * 2 > reachable).then_some(epoch)
     }
 
     /// Follows one sentinel's events for as long as the proxy runs.
@@ -220,9 +219,11 @@ impl Watcher {
                 else {
                     return;
                 };
-                if is_master(pool, &address, SENTINEL_TIMEOUT).await
-                    && self.shard_member_for_majority(server, &address).await
-                {
+                if !is_master(pool, &address, SENTINEL_TIMEOUT).await {
+                    return;
+                }
+                if let Some(epoch) = self.shard_member_for_majority(server, &address).await {
+                    self.epochs.borrow_mut()[server] = epoch;
                     self.accept(
                         server,
                         address,
@@ -299,4 +300,37 @@ fn replica_address(entry: &[u8]) -> Option<ServerAddress> {
             .map(|pair| pair[1])
     };
     address_of(field(b"ip")?, field(b"port")?)
+}
+
+fn sentinel_address(sentinel: &SentinelAddr) -> ServerAddress {
+    ServerAddress::Tcp {
+        host: sentinel.host.clone(),
+        port: sentinel.port,
+    }
+}
+
+/// `SENTINEL get-master-addr-by-name` and the `config-epoch` of `SENTINEL master`: where the
+/// sentinel says the master is, and how recent that knowledge is. `Ok(None)` when the
+/// sentinel does not know the master name.
+async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<MasterView>> {
+    let address = link
+        .call(
+            &[b"SENTINEL", b"get-master-addr-by-name", name],
+            SENTINEL_TIMEOUT,
+        )
+        .await?;
+    let details = link
+        .call(&[b"SENTINEL", b"master", name], SENTINEL_TIMEOUT)
+        .await?;
+    let address = texts(&address).and_then(|fields| address_of(fields.first()?, fields.get(1)?));
+    let epoch = texts(&details).and_then(|fields| {
+        let pair = fields
+            .chunks_exact(2)
+            .find(|pair| pair[0] == b"config-epoch")?;
+        std::str::from_utf8(pair[1]).ok()?.parse().ok()
+    });
+    Ok(address.map(|address| MasterView {
+        address,
+        epoch: epoch.unwrap_or(0),
+    }))
 }
