@@ -462,11 +462,16 @@ fn every_client_connects_while_a_shard_is_down() {
     require_node_packages();
     let mut pool = Pool::start(&["live", "down"], None, 0);
     pool.shards[1].kill();
-    let key = key_on(&pool, "live", (0..64).map(|i| format!("shard-down:{i}")));
     let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = ["redis", "redis-v5", "ioredis", "ioredis-v5"]
             .into_iter()
             .map(|package| {
+                // One key per client: the clients run at once and each deletes its key.
+                let key = key_on(
+                    &pool,
+                    "live",
+                    (0..64).map(|i| format!("shard-down:{package}:{i}")),
+                );
                 let args = vec![
                     "--package".to_string(),
                     package.to_string(),

@@ -16,11 +16,11 @@ use std::io::{self, IoSlice};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use super::notify::LocalNotify;
 use bytes::{Buf, Bytes, BytesMut};
 use rampart_config::ServerAddress;
 use rampart_protocol::{Protocol, ReplyParser, encode, error_code};
 use tokio::io::Interest;
-use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::reply_queue::{Part, ReplyQueue};
@@ -123,7 +123,7 @@ pub struct Backend {
     protocol: Protocol,
     router: Weak<PoolRouter>,
     state: RefCell<State>,
-    wake: Notify,
+    wake: LocalNotify,
     /// The shard's master moved since this connection's address was chosen.
     moved: Cell<bool>,
     /// Connect before the first request (`preconnect: true`).
@@ -147,7 +147,7 @@ impl Backend {
                 outbox: VecDeque::new(),
                 head_partial: false,
             }),
-            wake: Notify::new(),
+            wake: LocalNotify::default(),
             moved: Cell::new(false),
             eager: Cell::new(false),
             failing: Cell::new(false),
@@ -185,20 +185,20 @@ impl Backend {
         });
         state.outbox.push_back(request);
         if state.outbox.len() == 1 {
-            self.wake.notify_one();
+            self.wake.notify();
         }
     }
 
     /// Connects now rather than on the first request.
     pub fn preconnect(&self) {
         self.eager.set(true);
-        self.wake.notify_one();
+        self.wake.notify();
     }
 
     /// The shard's master moved: drop the connection and reconnect to the new address.
     pub fn retarget(&self) {
         self.moved.set(true);
-        self.wake.notify_one();
+        self.wake.notify();
     }
 
     /// (queued, queued bytes, sent and unanswered) for the stats gauges.

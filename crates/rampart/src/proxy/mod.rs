@@ -7,6 +7,7 @@ pub mod backend;
 pub mod listener;
 pub mod local;
 pub mod merge;
+pub mod notify;
 pub mod reply_queue;
 pub mod router;
 pub mod session;

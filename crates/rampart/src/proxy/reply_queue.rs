@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
+use super::notify::LocalNotify;
 use bytes::{Buf, Bytes};
-use tokio::sync::Notify;
 
 use super::merge::Merging;
 
@@ -33,7 +33,7 @@ struct Queue {
 pub struct ReplyQueue {
     queue: RefCell<Queue>,
     /// Woken whenever the head may have become writable.
-    pub wake: Notify,
+    pub wake: LocalNotify,
 }
 
 /// Which part of a request a backend reply answers.
@@ -51,7 +51,7 @@ impl ReplyQueue {
                 first_seq: 0,
                 closed: false,
             }),
-            wake: Notify::new(),
+            wake: LocalNotify::default(),
         }
     }
 
@@ -61,7 +61,7 @@ impl ReplyQueue {
         queue.slots.push_back(slot);
         let seq = queue.first_seq + queue.slots.len() as u64 - 1;
         if seq == queue.first_seq {
-            self.wake.notify_one();
+            self.wake.notify();
         }
         seq
     }
@@ -95,7 +95,7 @@ impl ReplyQueue {
             (_, Slot::Ready(_)) => return,
         }
         if index == 0 {
-            self.wake.notify_one();
+            self.wake.notify();
         }
     }
 
