@@ -258,3 +258,50 @@ fn a_memcache_pool_is_refused_at_start_up() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn daemonize_writes_the_pid_file_and_sigterm_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("daemon.yml");
+    let port = support::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "d:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n"
+        ),
+    )
+    .unwrap();
+    let pid_file = dir.path().join("rampart.pid");
+    let stats_port = support::free_port().to_string();
+    let parent = rampart(&[
+        "-d",
+        "-c",
+        config.to_str().unwrap(),
+        "-s",
+        &stats_port,
+        "-a",
+        "127.0.0.1",
+        "-p",
+        pid_file.to_str().unwrap(),
+        "-o",
+        dir.path().join("rampart.log").to_str().unwrap(),
+    ]);
+    assert!(parent.status.success(), "{}", text(&parent.stderr));
+    let mut pid = String::new();
+    support::wait_until(
+        "the daemon's pid file",
+        std::time::Duration::from_secs(10),
+        || {
+            pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            !pid.is_empty() && support::process::pings(port)
+        },
+    );
+    let pid: i32 = pid.parse().expect("the pid file holds a decimal pid");
+    // SAFETY: kill(2) on the pid of the daemon this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    support::wait_until(
+        "the pid file to be removed",
+        std::time::Duration::from_secs(10),
+        || !pid_file.exists(),
+    );
+}
