@@ -325,16 +325,21 @@ impl Backend {
         let Some(router) = self.router.upgrade() else {
             return;
         };
-        let name = &router.pool().servers[self.server].name;
-        let reply = Bytes::from(format!(
-            "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
-        ));
+        let reply = self.no_master_reply(&router);
         for waiter in expired {
             if let Target::Client { queue, seq, part } = waiter.target {
                 router.forward_error();
                 queue.complete(seq, part, reply.clone());
             }
         }
+    }
+
+    /// What a request gets when its failover wait is over and the shard still has no master.
+    fn no_master_reply(&self, router: &PoolRouter) -> Bytes {
+        let name = &router.pool().servers[self.server].name;
+        Bytes::from(format!(
+            "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
+        ))
     }
 
     /// A new connection: the pool's `timeout` counts from now for requests that waited.
@@ -572,12 +577,7 @@ impl Backend {
             .borrow_mut()
             .server_mut(router.index, self.server, stat) += 1;
         let error_reply = Bytes::from(format!("-{text}\r\n"));
-        let no_master = self.failover_wait.map(|_| {
-            let name = &pool.servers[self.server].name;
-            Bytes::from(format!(
-                "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
-            ))
-        });
+        let no_master = self.failover_wait.map(|_| self.no_master_reply(router));
         let may_retry = failure.unwritten_may_retry();
         let now = Instant::now();
         let mut answered = Vec::new();

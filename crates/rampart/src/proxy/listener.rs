@@ -56,20 +56,29 @@ pub fn resolve_listen(
     config: &Config,
     pool: &Pool,
 ) -> Result<Option<SocketAddr>, ListenResolveError> {
-    let Listen::Tcp { host, port } = &pool.listen else {
-        return Ok(None);
-    };
+    match &pool.listen {
+        Listen::Tcp { host, port } => resolve_tcp(config, pool, host, *port).map(Some),
+        Listen::Unix { .. } => Ok(None),
+    }
+}
+
+/// Resolves a pool's TCP `host:port` listen address (the first getaddrinfo result).
+pub fn resolve_tcp(
+    config: &Config,
+    pool: &Pool,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, ListenResolveError> {
     let error = |reason: String| ListenResolveError {
         file: config.file.display().to_string(),
         line: pool.listen_line,
-        host: host.clone(),
-        port: *port,
+        host: host.to_string(),
+        port,
         reason,
     };
-    match (host.as_str(), *port).to_socket_addrs() {
+    match (host, port).to_socket_addrs() {
         Ok(mut addresses) => addresses
             .next()
-            .map(Some)
             .ok_or_else(|| error("no address found".to_string())),
         Err(io_error) => Err(error(io_error.to_string())),
     }

@@ -72,9 +72,8 @@ pub fn bind_listeners(
             source,
         };
         match &pool.listen {
-            Listen::Tcp { .. } => {
-                let resolved = listener::resolve_listen(config, pool)?
-                    .expect("a TCP listen address resolves to one");
+            Listen::Tcp { host, port } => {
+                let resolved = listener::resolve_tcp(config, pool, host, *port)?;
                 listener::ensure_free(resolved).map_err(bind_error)?;
                 for listeners in &mut per_worker {
                     listeners.push(listener::bind_tcp(resolved, pool.backlog).map_err(bind_error)?);

@@ -136,13 +136,17 @@ pub async fn serve(
                         if borrowed {
                             session.input = session.worker_input.take();
                         }
-                        end_of_input = session.read_input(&stream, chunk)?;
-                        backlog = session.handle_requests(&mut parser);
+                        let read = session.read_input(&stream, chunk);
+                        if let Ok(end) = read {
+                            end_of_input = end;
+                            backlog = session.handle_requests(&mut parser);
+                        }
                         if borrowed {
                             session.give_back_input();
                         } else {
                             release_if_large(&mut session.input, chunk);
                         }
+                        read?;
                     }
                 }
                 changed = stopping.changed(), if matches!(session.closing, Closing::Open) => {
