@@ -40,6 +40,18 @@ impl Stream {
         }
     }
 
+    /// Runs a non-blocking operation; a `WouldBlock` from it clears the readiness it used.
+    pub fn try_io<R>(
+        &self,
+        interest: Interest,
+        operation: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        match self {
+            Stream::Tcp(stream) => stream.try_io(interest, operation),
+            Stream::Unix(stream) => stream.try_io(interest, operation),
+        }
+    }
+
     pub fn try_write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(stream) => stream.try_write_vectored(slices),
@@ -50,14 +62,28 @@ impl Stream {
 
 /// Reads into `buf`, growing it by at least `chunk` bytes of spare room first.
 /// `Ok(None)` means the socket had nothing (yet); `Ok(Some(0))` is end of stream.
+///
+/// A short read (less than the room offered) means the socket is drained, so its readiness is
+/// cleared there and then, as nutcracker does: the next call returns `Ok(None)` without a
+/// `recv` that would only say EAGAIN. Edge-triggered epoll reports the next data anyway.
 pub fn read_some(stream: &Stream, buf: &mut BytesMut, chunk: usize) -> io::Result<Option<usize>> {
     if buf.capacity() - buf.len() < chunk / 2 {
         buf.reserve(chunk);
     }
-    match stream.try_read_buf(buf) {
-        Ok(read) => Ok(Some(read)),
-        Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
-        Err(error) => Err(error),
+    let room = buf.capacity() - buf.len();
+    let mut read = None;
+    let drained = stream.try_io(Interest::READABLE, || {
+        let count = stream.try_read_buf(buf)?;
+        read = Some(count);
+        if count > 0 && count < room {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(())
+        }
+    });
+    match drained {
+        Err(error) if error.kind() != io::ErrorKind::WouldBlock => Err(error),
+        _ => Ok(read),
     }
 }
 
