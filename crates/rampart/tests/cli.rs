@@ -3,10 +3,10 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use support::process::output_with_stdin;
 use support::rampart_bin;
 
 fn example(name: &str) -> PathBuf {
@@ -22,20 +22,35 @@ fn rampart(args: &[&str]) -> Output {
         .expect("run rampart")
 }
 
-fn rampart_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(rampart_bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rampart");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+/// `yaml` written to the file `name` in `dir`.
+fn config_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
+    let file = dir.path().join(name);
+    std::fs::write(&file, yaml).unwrap();
+    file
+}
+
+/// rampart started on `config` with a free stats port on loopback and `extra` flags, until it
+/// exits (at once when it refuses to start, or as a daemon's parent).
+fn start_up(config: &Path, extra: &[&str]) -> Output {
+    let stats_port = support::free_port().to_string();
+    let config = config.to_str().unwrap();
+    let mut args = vec!["-c", config, "-s", &stats_port, "-a", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    rampart(&args)
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// rampart exited 1, saying `reason` on stderr.
+fn assert_refused(output: &Output, reason: &str) {
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains(reason),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -63,19 +78,17 @@ fn test_conf_points_at_the_outdented_seed_line() {
 #[test]
 fn test_conf_reports_a_missing_file() {
     let output = rampart(&["-t", "-c", "/nonexistent/rampart.yml"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("/nonexistent/rampart.yml"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert_refused(&output, "/nonexistent/rampart.yml");
 }
 
 #[test]
 fn test_conf_reports_an_unresolvable_listen_host_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad-host.yml");
-    std::fs::write(&file, "p:\n  redis: true\n  listen: no-such-host.invalid:22121\n  servers:\n   - 127.0.0.1:6379:1\n").unwrap();
+    let file = config_file(
+        &dir,
+        "bad-host.yml",
+        "p:\n  redis: true\n  listen: no-such-host.invalid:22121\n  servers:\n   - 127.0.0.1:6379:1\n",
+    );
     let output = rampart(&["-t", "-c", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
@@ -142,7 +155,13 @@ fn route_reads_stdin_and_keeps_every_key_in_order() {
         b"\xff\xfe binary".to_vec(),
         b"last-without-newline".to_vec(),
     ]);
-    let output = rampart_with_stdin(&["route", "-c", config.to_str().unwrap()], &input);
+    let output = output_with_stdin(
+        Command::new(rampart_bin())
+            .arg("route")
+            .arg("-c")
+            .arg(&config),
+        &input,
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let lines: Vec<&[u8]> = output
         .stdout
@@ -160,20 +179,14 @@ fn route_reads_stdin_and_keeps_every_key_in_order() {
 #[test]
 fn route_needs_pool_when_there_are_several() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("two.yml");
-    std::fs::write(
-        &file,
+    let file = config_file(
+        &dir,
+        "two.yml",
         "alpha:\n  listen: 127.0.0.1:24001\n  servers:\n   - 127.0.0.1:6379:1\nbeta:\n  listen: 127.0.0.1:24002\n  servers:\n   - 127.0.0.1:6380:1 b\n",
-    )
-    .unwrap();
+    );
     let path = file.to_str().unwrap();
     let ambiguous = rampart(&["route", "-c", path, "k"]);
-    assert_eq!(ambiguous.status.code(), Some(1));
-    assert!(
-        text(&ambiguous.stderr).contains("--pool"),
-        "{}",
-        text(&ambiguous.stderr)
-    );
+    assert_refused(&ambiguous, "--pool");
     let unknown = rampart(&["route", "-c", path, "--pool", "gamma", "k"]);
     assert!(
         text(&unknown.stderr).contains("beta, alpha"),
@@ -189,12 +202,7 @@ fn route_reports_bad_ejections() {
     let config = example("nutcracker.yml");
     let path = config.to_str().unwrap();
     let unknown = rampart(&["route", "-c", path, "--eject", "nope", "k"]);
-    assert_eq!(unknown.status.code(), Some(1));
-    assert!(
-        text(&unknown.stderr).contains("127.0.0.1:6379, 127.0.0.1:6380"),
-        "{}",
-        text(&unknown.stderr)
-    );
+    assert_refused(&unknown, "127.0.0.1:6379, 127.0.0.1:6380");
     let ejected = rampart(&["route", "-c", path, "--eject", "127.0.0.1:6379", "{a}1"]);
     assert_eq!(
         text(&ejected.stdout),
@@ -207,23 +215,14 @@ fn a_listen_port_already_taken_stops_start_up() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("taken.yml");
-    std::fs::write(
-        &file,
-        format!(
+    let file = config_file(
+        &dir,
+        "taken.yml",
+        &format!(
             "p:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n"
         ),
-    )
-    .unwrap();
-    let stats_port = support::free_port().to_string();
-    let output = rampart(&[
-        "-c",
-        file.to_str().unwrap(),
-        "-s",
-        &stats_port,
-        "-a",
-        "127.0.0.1",
-    ]);
+    );
+    let output = start_up(&file, &[]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
@@ -235,57 +234,38 @@ fn a_listen_port_already_taken_stops_start_up() {
 #[test]
 fn a_memcache_pool_is_refused_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("memcache.yml");
     let port = support::free_port();
-    std::fs::write(
-        &file,
-        format!("m:\n  listen: 127.0.0.1:{port}\n  servers:\n   - 127.0.0.1:11211:1\n"),
-    )
-    .unwrap();
-    let stats_port = support::free_port().to_string();
-    let output = rampart(&[
-        "-c",
-        file.to_str().unwrap(),
-        "-s",
-        &stats_port,
-        "-a",
-        "127.0.0.1",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        text(&output.stderr).contains("memcache"),
-        "{}",
-        text(&output.stderr)
+    let file = config_file(
+        &dir,
+        "memcache.yml",
+        &format!("m:\n  listen: 127.0.0.1:{port}\n  servers:\n   - 127.0.0.1:11211:1\n"),
     );
+    assert_refused(&start_up(&file, &[]), "memcache");
 }
 
 #[test]
 fn daemonize_writes_the_pid_file_and_sigterm_removes_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("daemon.yml");
     let port = support::free_port();
-    std::fs::write(
-        &config,
-        format!(
+    let config = config_file(
+        &dir,
+        "daemon.yml",
+        &format!(
             "d:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1\n"
         ),
-    )
-    .unwrap();
+    );
     let pid_file = dir.path().join("rampart.pid");
-    let stats_port = support::free_port().to_string();
-    let parent = rampart(&[
-        "-d",
-        "-c",
-        config.to_str().unwrap(),
-        "-s",
-        &stats_port,
-        "-a",
-        "127.0.0.1",
-        "-p",
-        pid_file.to_str().unwrap(),
-        "-o",
-        dir.path().join("rampart.log").to_str().unwrap(),
-    ]);
+    let log = dir.path().join("rampart.log");
+    let parent = start_up(
+        &config,
+        &[
+            "-d",
+            "-p",
+            pid_file.to_str().unwrap(),
+            "-o",
+            log.to_str().unwrap(),
+        ],
+    );
     assert!(parent.status.success(), "{}", text(&parent.stderr));
     let mut pid = String::new();
     support::wait_until(

@@ -25,16 +25,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use support::process::{Rampart, Redis, pool_yaml};
-use support::resp::{Client, Reply, encode};
-use support::{free_port, rampart_bin};
+use support::free_port;
+use support::process::{Rampart, Redis, pool_yaml, run_within};
+use support::resp::{Client, Reply, bulk, cmd, nil, ok, pong};
+use support::route::place;
 
 /// The password of the `secured` pool (`redis_auth`) and of its shards (`requirepass`).
 const PASSWORD: &str = "s3cret";
@@ -101,12 +99,10 @@ impl Pool {
     fn shard(&self, index: usize, db: u32) -> Client {
         let mut client = self.shards[index].client();
         if let Some(pw) = self.password {
-            let reply = client.call(&[b"AUTH", pw.as_bytes()]).unwrap();
+            let reply = client.call(&[b"AUTH", pw.as_bytes()]);
             assert!(reply.is_ok(), "AUTH on shard {index}: {reply:?}");
         }
-        let reply = client
-            .call(&[b"SELECT", db.to_string().as_bytes()])
-            .unwrap();
+        let reply = client.call(&[b"SELECT", db.to_string().as_bytes()]);
         assert!(reply.is_ok(), "SELECT {db} on shard {index}: {reply:?}");
         client
     }
@@ -116,7 +112,7 @@ impl Pool {
         (0..self.shards.len())
             .map(|index| {
                 let mut client = self.shard(index, db);
-                let keys = match client.call(&[b"KEYS", pattern.as_bytes()]).unwrap() {
+                let keys = match client.call(&[b"KEYS", pattern.as_bytes()]) {
                     Reply::Array(Some(keys)) => keys,
                     other => panic!("KEYS on shard {index}: {other:?}"),
                 };
@@ -125,7 +121,7 @@ impl Pool {
                         let Reply::Bulk(Some(key)) = key else {
                             panic!("KEYS gave {key:?}")
                         };
-                        let value = match client.call(&[b"GET", &key]).unwrap() {
+                        let value = match client.call(&[b"GET", &key]) {
                             Reply::Bulk(Some(value)) => String::from_utf8(value).unwrap(),
                             other => panic!("GET on shard {index}: {other:?}"),
                         };
@@ -219,43 +215,14 @@ fn run(script: &'static str, tag: &str, args: &str) -> Run {
 /// Runs `node SCRIPT PORT ARGS...`, killing it after 30 s; its stdout, or a description of the
 /// failure with its stderr and stdout.
 fn run_node(script: &str, port: u16, args: &[String]) -> Result<String, String> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stdout_path = dir.path().join("stdout");
-    let stderr_path = dir.path().join("stderr");
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(port.to_string())
-        .args(args)
-        .current_dir(node_dir())
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout_path).unwrap())
-        .stderr(fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("node is installed");
-    let limit = Duration::from_secs(30);
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let outcome = match status {
-        Some(status) if status.success() => return Ok(stdout),
-        Some(status) => format!("failed ({status})"),
-        None => format!("did not finish within {limit:?}"),
-    };
-    Err(format!(
-        "node {script} {port} {} {outcome}\n--- stderr ---\n{stderr}--- stdout ---\n{stdout}",
-        args.join(" ")
-    ))
+    run_within(
+        Command::new("node")
+            .arg(script)
+            .arg(port.to_string())
+            .args(args)
+            .current_dir(node_dir()),
+        Duration::from_secs(30),
+    )
 }
 
 /// Runs every scenario against its pool at once, then checks the keys each one left.
@@ -433,20 +400,10 @@ fn ioredis_5_connects_with_its_defaults_connection_names_and_passwords() {
 /// The first of `candidates` that `rampart route` places on the server named `server`.
 fn key_on(pool: &Pool, server: &str, candidates: impl Iterator<Item = String>) -> String {
     let candidates: Vec<String> = candidates.collect();
-    let output = Command::new(rampart_bin())
-        .arg("route")
-        .arg("-c")
-        .arg(&pool.proxy.config)
-        .args(&candidates)
-        .output()
-        .expect("run rampart route");
-    assert!(output.status.success(), "rampart route: {output:?}");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| line.split('\t').collect::<Vec<_>>())
-        .find(|fields| fields[1] == server)
-        .map(|fields| fields[0].to_string())
+    place(&pool.proxy.config, None, &[], &candidates)
+        .into_iter()
+        .find(|placed| placed.server == server)
+        .map(|placed| String::from_utf8(placed.key).unwrap())
         .unwrap_or_else(|| panic!("none of {candidates:?} is placed on {server}"))
 }
 
@@ -500,165 +457,46 @@ fn every_client_connects_while_a_shard_is_down() {
 // ---------------------------------------------------------------------------------------------
 // Stand-ins: a raw RESP2/RESP3 connection replaying a library's connection set-up
 
-/// A reply, keeping the RESP2/RESP3 wire type (`$-1`, `*-1` and `_` are different nulls).
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Simple(String),
-    Error(String),
-    Integer(i64),
-    Bulk(Vec<u8>),
-    NullBulk,
-    NullArray,
-    Null,
-    Array(Vec<Value>),
-    Map(Vec<(Value, Value)>),
-    Set(Vec<Value>),
-    Push(Vec<Value>),
-    Double(String),
-    Boolean(bool),
-    BigNumber(String),
-    Verbatim(String, Vec<u8>),
-    BlobError(Vec<u8>),
-}
-
-impl Value {
-    fn bulk(text: &str) -> Value {
-        Value::Bulk(text.as_bytes().to_vec())
-    }
-
-    fn ok() -> Value {
-        Value::Simple("OK".to_string())
-    }
-}
-
-/// A connection speaking whatever protocol the replayed handshake negotiated.
+/// A connection speaking whatever protocol the replayed handshake negotiated; failures name
+/// the scenario.
 struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    client: Client,
     what: String,
 }
 
 impl Conn {
     fn connect(port: u16, what: &str) -> Conn {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to rampart");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
         Conn {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
+            client: Client::open(port),
             what: what.to_string(),
         }
     }
 
     /// Sends `command` and reads its reply.
-    fn call(&mut self, command: &[&str]) -> Value {
+    fn call(&mut self, command: &[&str]) -> Reply {
         self.pipeline(&[command]).remove(0)
     }
 
     /// Sends every command in one write (as the libraries pipeline them), then reads one reply
     /// per command.
-    fn pipeline(&mut self, commands: &[&[&str]]) -> Vec<Value> {
-        let mut out = Vec::new();
-        for command in commands {
-            let args: Vec<&[u8]> = command.iter().map(|word| word.as_bytes()).collect();
-            out.extend_from_slice(&encode(&args));
-        }
-        self.writer.write_all(&out).unwrap();
-        commands
-            .iter()
-            .map(|command| {
-                self.read().unwrap_or_else(|e| {
-                    panic!("{}: reading the reply to {command:?}: {e}", self.what)
-                })
-            })
-            .collect()
-    }
-
-    fn line(&mut self) -> io::Result<String> {
-        let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line)?;
-        if !line.ends_with(b"\r\n") {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("connection closed or line without CRLF: {line:?}"),
-            ));
-        }
-        line.truncate(line.len() - 2);
-        String::from_utf8(line).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
-    fn blob(&mut self, len: usize) -> io::Result<Vec<u8>> {
-        let mut body = vec![0; len + 2];
-        self.reader.read_exact(&mut body)?;
-        body.truncate(len);
-        Ok(body)
-    }
-
-    fn read(&mut self) -> io::Result<Value> {
-        let line = self.line()?;
-        let (kind, rest) = line.split_at(1);
-        let rest = rest.to_string();
-        let number = |text: &str| -> io::Result<i64> {
-            text.parse().map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad number {line}"))
-            })
-        };
-        let items = |conn: &mut Conn, count: i64| -> io::Result<Vec<Value>> {
-            (0..count).map(|_| conn.read()).collect()
-        };
-        Ok(match kind {
-            "+" => Value::Simple(rest),
-            "-" => Value::Error(rest),
-            ":" => Value::Integer(number(&rest)?),
-            "_" => Value::Null,
-            "," => Value::Double(rest),
-            "#" => Value::Boolean(rest == "t"),
-            "(" => Value::BigNumber(rest),
-            "$" => match number(&rest)? {
-                -1 => Value::NullBulk,
-                len => Value::Bulk(self.blob(len as usize)?),
-            },
-            "!" => Value::BlobError(self.blob(number(&rest)? as usize)?),
-            "=" => {
-                let body = self.blob(number(&rest)? as usize)?;
-                let format = String::from_utf8_lossy(&body[..3]).into_owned();
-                Value::Verbatim(format, body[4..].to_vec())
-            }
-            "*" => match number(&rest)? {
-                -1 => Value::NullArray,
-                count => Value::Array(items(self, count)?),
-            },
-            "~" => Value::Set(items(self, number(&rest)?)?),
-            ">" => Value::Push(items(self, number(&rest)?)?),
-            "%" => {
-                let flat = items(self, number(&rest)? * 2)?;
-                Value::Map(
-                    flat.chunks(2)
-                        .map(|pair| (pair[0].clone(), pair[1].clone()))
-                        .collect(),
-                )
-            }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("unknown reply {line}"),
-                ));
-            }
-        })
+    fn pipeline(&mut self, commands: &[&[&str]]) -> Vec<Reply> {
+        let encoded: Vec<Vec<Vec<u8>>> = commands.iter().map(|command| cmd(command)).collect();
+        self.client
+            .try_pipeline(&encoded)
+            .unwrap_or_else(|e| panic!("{}: reading the replies to {commands:?}: {e}", self.what))
     }
 }
 
 /// `+OK`, as every library requires of AUTH, SELECT, CLIENT SETNAME and CLIENT SETINFO.
-fn assert_ok(reply: &Value, what: &str) {
-    assert_eq!(reply, &Value::ok(), "{what}");
+fn assert_ok(reply: &Reply, what: &str) {
+    assert_eq!(reply, &ok(), "{what}");
 }
 
 /// A Redis error reply (not a closed connection), which the libraries tolerate for optional
 /// handshake commands.
-fn assert_redis_error(reply: &Value, what: &str) {
+fn assert_redis_error(reply: &Reply, what: &str) {
     assert!(
-        matches!(reply, Value::Error(text) if text.starts_with("ERR ")),
+        matches!(reply, Reply::Error(text) if text.starts_with("ERR ")),
         "{what}: expected an -ERR reply, got {reply:?}"
     );
 }
@@ -666,37 +504,37 @@ fn assert_redis_error(reply: &Value, what: &str) {
 /// HELLO's reply as the libraries read it: a RESP3 map (RESP2: a flat array) with `server`,
 /// `version`, `mode` and `role` strings, `proto` and `id` integers and a `modules` array.
 /// Returns the connection id.
-fn assert_hello(reply: &Value, protocol: i64, what: &str) -> i64 {
-    let fields: Vec<(Value, Value)> = match (protocol, reply) {
-        (3, Value::Map(pairs)) => pairs.clone(),
-        (2, Value::Array(flat)) if flat.len() % 2 == 0 => flat
+fn assert_hello(reply: &Reply, protocol: i64, what: &str) -> i64 {
+    let fields: Vec<(Reply, Reply)> = match (protocol, reply) {
+        (3, Reply::Map(pairs)) => pairs.clone(),
+        (2, Reply::Array(Some(flat))) if flat.len() % 2 == 0 => flat
             .chunks(2)
             .map(|pair| (pair[0].clone(), pair[1].clone()))
             .collect(),
         _ => panic!("{what}: HELLO {protocol} must answer with a map, got {reply:?}"),
     };
-    let field = |name: &str| -> &Value {
+    let field = |name: &str| -> &Reply {
         &fields
             .iter()
-            .find(|(key, _)| *key == Value::bulk(name))
+            .find(|(key, _)| *key == bulk(name))
             .unwrap_or_else(|| panic!("{what}: HELLO reply without '{name}': {reply:?}"))
             .1
     };
-    assert_eq!(field("proto"), &Value::Integer(protocol), "{what}: proto");
+    assert_eq!(field("proto"), &Reply::Integer(protocol), "{what}: proto");
     for name in ["server", "version", "mode", "role"] {
         assert!(
-            matches!(field(name), Value::Bulk(_)),
+            matches!(field(name), Reply::Bulk(Some(_))),
             "{what}: HELLO '{name}' must be a string: {reply:?}"
         );
     }
-    assert_eq!(field("mode"), &Value::bulk("standalone"), "{what}: mode");
-    assert_eq!(field("role"), &Value::bulk("master"), "{what}: role");
+    assert_eq!(field("mode"), &bulk("standalone"), "{what}: mode");
+    assert_eq!(field("role"), &bulk("master"), "{what}: role");
     assert!(
-        matches!(field("modules"), Value::Array(_)),
+        matches!(field("modules"), Reply::Array(Some(_))),
         "{what}: HELLO 'modules' must be an array: {reply:?}"
     );
     match field("id") {
-        Value::Integer(id) => *id,
+        Reply::Integer(id) => *id,
         other => {
             panic!("{what}: HELLO 'id' must be an integer (Lettuce casts it to Long): {other:?}")
         }
@@ -707,12 +545,8 @@ fn assert_hello(reply: &Value, protocol: i64, what: &str) -> i64 {
 /// maps in the negotiated protocol's wire types; leaves `TAG:kept:*`; QUIT.
 fn use_connection(conn: &mut Conn, tag: &str, protocol: i64, name: Option<&str>) {
     let what = conn.what.clone();
-    let null = if protocol == 3 {
-        Value::Null
-    } else {
-        Value::NullBulk
-    };
-    let expected_name = name.map_or(null.clone(), Value::bulk);
+    let null = if protocol == 3 { Reply::Null } else { nil() };
+    let expected_name = name.map_or(null.clone(), bulk);
     assert_eq!(
         conn.call(&["CLIENT", "GETNAME"]),
         expected_name,
@@ -730,9 +564,13 @@ fn use_connection(conn: &mut Conn, tag: &str, protocol: i64, name: Option<&str>)
     mget.extend(keys.iter().map(String::as_str));
     let missing = format!("{tag}:missing");
     mget.push(&missing);
-    let mut expected: Vec<Value> = keys.iter().map(|key| Value::bulk(key)).collect();
+    let mut expected: Vec<Reply> = keys.iter().map(bulk).collect();
     expected.push(null.clone());
-    assert_eq!(conn.call(&mget), Value::Array(expected), "{what}: MGET");
+    assert_eq!(
+        conn.call(&mget),
+        Reply::Array(Some(expected)),
+        "{what}: MGET"
+    );
     assert_eq!(
         conn.call(&["GET", &missing]),
         null,
@@ -742,24 +580,19 @@ fn use_connection(conn: &mut Conn, tag: &str, protocol: i64, name: Option<&str>)
     let hash = format!("{tag}:hash");
     assert_eq!(
         conn.call(&["HSET", &hash, "f1", "v1", "f2", "v2"]),
-        Value::Integer(2),
+        Reply::Integer(2),
         "{what}: HSET"
     );
     let fields = [("f1", "v1"), ("f2", "v2")];
     let expected = if protocol == 3 {
-        Value::Map(
-            fields
-                .iter()
-                .map(|(f, v)| (Value::bulk(f), Value::bulk(v)))
-                .collect(),
-        )
+        Reply::Map(fields.iter().map(|(f, v)| (bulk(f), bulk(v))).collect())
     } else {
-        Value::Array(
+        Reply::Array(Some(
             fields
                 .iter()
-                .flat_map(|(f, v)| [Value::bulk(f), Value::bulk(v)])
+                .flat_map(|(f, v)| [bulk(f), bulk(v)])
                 .collect(),
-        )
+        ))
     };
     assert_eq!(conn.call(&["HGETALL", &hash]), expected, "{what}: HGETALL");
 
@@ -768,7 +601,7 @@ fn use_connection(conn: &mut Conn, tag: &str, protocol: i64, name: Option<&str>)
     del.push(&hash);
     assert_eq!(
         conn.call(&del),
-        Value::Integer(keys.len() as i64 + 1),
+        Reply::Integer(keys.len() as i64 + 1),
         "{what}: DEL"
     );
     for i in 0..KEPT {
@@ -891,11 +724,7 @@ fn lettuce_connect(
     if resp2 {
         match password {
             Some(pw) => assert_ok(&conn.call(&["AUTH", pw]), &format!("{what}: AUTH")),
-            None => assert_eq!(
-                conn.call(&["PING"]),
-                Value::Simple("PONG".into()),
-                "{what}: PING"
-            ),
+            None => assert_eq!(conn.call(&["PING"]), pong(), "{what}: PING"),
         }
     } else {
         let mut hello = vec!["HELLO", "3"];

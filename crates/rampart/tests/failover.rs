@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use failover_support::{
-    Cluster, DATA_KEYS, Load, Monitor, Node, Options, RECOVERY_LIMIT, Report, Routes, SHARD_NAMES,
-    Sentinel, call, dbsize, info, majority_master, monitors_of, offset, start_nutcracker,
-    start_shards, unreadable_data, wait_caught_up, wait_replicated, wait_sentinels_ready,
-    write_data,
+    Cluster, DATA_KEYS, Load, Monitor, Options, RECOVERY_LIMIT, Report, Routes, SHARD_NAMES,
+    Sentinel, call, dbsize, info, majority_master, monitors_of, node, node_on, offset, replica_of,
+    start_nutcracker, start_shards, unreadable_data, wait_caught_up, wait_replicated,
+    wait_sentinels_ready, write_data,
 };
 use support::resp::{Client, Reply};
 use support::wait_until;
@@ -196,7 +196,7 @@ fn old_master_rejoins_as_a_replica_and_gets_no_writes() {
 
     // The old master comes back, empty, on its old port, as a master.
     let rejoined_at = Instant::now();
-    let old = Node::start_on(old_port, &[]);
+    let old = node_on(old_port, &[]);
     let mut as_master = Vec::new();
     let mut master_until = rejoined_at;
     let limit = Instant::now() + Duration::from_secs(30);
@@ -315,7 +315,7 @@ fn no_master_gives_tryagain_after_the_wait() {
             let mut replies = Vec::new();
             while !stop.load(Ordering::Acquire) {
                 let started = Instant::now();
-                replies.push(client.call(&[b"GET", key.as_bytes()]).unwrap());
+                replies.push(client.call(&[b"GET", key.as_bytes()]));
                 slowest = slowest.max(started.elapsed());
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -333,7 +333,7 @@ fn no_master_gives_tryagain_after_the_wait() {
         vec![&b"GET"[..], key_a.as_bytes()],
     ] {
         let started = Instant::now();
-        let reply = client.call(&command).unwrap();
+        let reply = client.call(&command);
         let waited = started.elapsed();
         waits.push(waited);
         assert_eq!(
@@ -376,8 +376,8 @@ fn a_lone_sentinel_cannot_move_a_shard() {
     // is a decoy master (with a replica of its own): a lone sentinel with another idea of
     // where shardA is.
     let shards = start_shards(&[false, false]);
-    let decoy = Node::start(&[]);
-    let decoy_replica = Node::replica_of(decoy.port);
+    let decoy = node(&[]);
+    let decoy_replica = replica_of(decoy.port);
     let real = monitors_of(&shards);
     let lone = vec![
         Monitor {

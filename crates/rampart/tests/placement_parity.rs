@@ -4,13 +4,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use support::process::{Nutcracker, Redis};
-use support::resp::{Client, Reply};
-use support::{free_port, rampart_bin};
+use support::free_port;
+use support::process::{Nutcracker, Redis, pool_yaml};
+use support::resp::{Client, error};
+use support::route::place;
 
 const HASHES: [&str; 12] = [
     "one_at_a_time",
@@ -65,12 +64,12 @@ struct PoolSpec {
 
 fn pool(name: &str, db: u32, directives: &str, servers: &[String]) -> PoolSpec {
     let port = free_port();
-    let mut body = format!(
-        "{name}:\n  listen: 127.0.0.1:{port}\n  redis: true\n  redis_db: {db}\n{directives}  servers:\n"
+    let body = pool_yaml(
+        name,
+        port,
+        &format!("  redis_db: {db}\n{directives}"),
+        servers,
     );
-    for server in servers {
-        body.push_str(&format!("   - {server}\n"));
-    }
     PoolSpec {
         name: name.to_string(),
         port,
@@ -79,71 +78,13 @@ fn pool(name: &str, db: u32, directives: &str, servers: &[String]) -> PoolSpec {
     }
 }
 
-/// Where `rampart route` places each key (key -> server name), after the given ejections.
-fn rampart_route(
-    config: &Path,
-    pool: &str,
-    ejected: &[&str],
-    keys: &[Vec<u8>],
-) -> Vec<(Vec<u8>, String)> {
-    let mut command = Command::new(rampart_bin());
-    command
-        .arg("route")
-        .arg("-c")
-        .arg(config)
-        .args(["--pool", pool]);
-    for name in ejected {
-        command.args(["--eject", name]);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rampart route");
-    let mut input = Vec::new();
-    for key in keys {
-        input.extend_from_slice(key);
-        input.push(b'\n');
-    }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("rampart route output");
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "rampart route failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let placed: Vec<(Vec<u8>, String)> = output
-        .stdout
-        .strip_suffix(b"\n")
-        .unwrap_or(&output.stdout)
-        .split(|&b| b == b'\n')
-        .map(|line| {
-            let mut fields = line.rsplitn(3, |&b| b == b'\t');
-            let _address = fields.next().unwrap();
-            let server = String::from_utf8(fields.next().expect("server field").to_vec()).unwrap();
-            let key = fields.next().expect("key field").to_vec();
-            (key, server)
-        })
-        .collect();
-    let routed_keys: Vec<&Vec<u8>> = placed.iter().map(|(key, _)| key).collect();
-    let given_keys: Vec<&Vec<u8>> = keys.iter().collect();
-    assert_eq!(
-        routed_keys, given_keys,
-        "route must print every key once, in input order"
-    );
-    placed
-}
-
 /// Writes every key through nutcracker's pool port; each SET must succeed.
 fn write_through(port: u16, keys: &[Vec<u8>]) {
     let commands: Vec<Vec<Vec<u8>>> = keys
         .iter()
         .map(|key| vec![b"SET".to_vec(), key.clone(), b"v".to_vec()])
         .collect();
-    let replies = Client::connect(port).unwrap().pipeline(&commands).unwrap();
+    let replies = Client::connect(port).unwrap().pipeline(&commands);
     for (key, reply) in keys.iter().zip(&replies) {
         assert!(
             reply.is_ok(),
@@ -175,7 +116,8 @@ fn assert_parity(
         }
     }
     let mut mismatches = Vec::new();
-    for (key, server) in rampart_route(config, &spec.name, ejected, keys) {
+    for placed in place(config, Some(&spec.name), ejected, keys) {
+        let (key, server) = (placed.key, placed.server);
         let actual = stored
             .get(&key)
             .cloned()
@@ -360,18 +302,16 @@ fn ring_rebuilt_after_an_ejection_matches_nutcracker() {
     drop(doomed);
     let keys = keys();
     for spec in [&ketama, &modula] {
-        let before = rampart_route(&nutcracker.config, &spec.name, &[], &keys);
-        let (victim, _) = before
+        let before = place(&nutcracker.config, Some(&spec.name), &[], &keys);
+        let victim = &before
             .iter()
-            .find(|(_, server)| server == doomed_name)
-            .expect("a key on w3");
-        let reply = Client::connect(spec.port)
-            .unwrap()
-            .call(&[b"GET", victim])
-            .unwrap();
+            .find(|placed| placed.server == doomed_name)
+            .expect("a key on w3")
+            .key;
+        let reply = Client::connect(spec.port).unwrap().call(&[b"GET", victim]);
         assert_eq!(
             reply,
-            Reply::Error("ERR Connection refused".into()),
+            error("ERR Connection refused"),
             "the first request to a dead server fails"
         );
         write_through(spec.port, &keys);

@@ -6,256 +6,17 @@
 mod support;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::process::{Guarded, Nutcracker, Rampart, Redis, pings, pool_yaml, stats_at};
-use support::resp::encode;
-use support::{free_port, rampart_bin, wait_until};
-
-// ---------------------------------------------------------------------------------------------
-// A raw RESP client that also reads RESP3 (HELLO 3), sees end of stream, and has its own
-// read timeout so that a missing reply fails the test instead of hanging it.
-// ---------------------------------------------------------------------------------------------
-
-/// One reply, as read off the wire.
-#[derive(Clone, PartialEq, Eq)]
-enum V {
-    Status(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<V>>),
-    Map(Vec<(V, V)>),
-    Null,
-    Other(String),
-}
-
-impl fmt::Debug for V {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            V::Status(text) => write!(f, "+{text}"),
-            V::Error(text) => write!(f, "-{text}"),
-            V::Int(number) => write!(f, ":{number}"),
-            V::Bulk(None) => write!(f, "$-1"),
-            V::Bulk(Some(bytes)) if bytes.len() > 80 => write!(
-                f,
-                "${} {:?}...",
-                bytes.len(),
-                String::from_utf8_lossy(&bytes[..40])
-            ),
-            V::Bulk(Some(bytes)) => write!(f, "{:?}", String::from_utf8_lossy(bytes)),
-            V::Array(None) => write!(f, "*-1"),
-            V::Array(Some(items)) => f.debug_list().entries(items).finish(),
-            V::Map(pairs) => f
-                .debug_map()
-                .entries(pairs.iter().map(|(k, v)| (k, v)))
-                .finish(),
-            V::Null => write!(f, "_"),
-            V::Other(line) => write!(f, "{line}"),
-        }
-    }
-}
-
-fn ok() -> V {
-    V::Status("OK".into())
-}
-
-fn pong() -> V {
-    V::Status("PONG".into())
-}
-
-fn bulk(bytes: impl AsRef<[u8]>) -> V {
-    V::Bulk(Some(bytes.as_ref().to_vec()))
-}
-
-fn nil() -> V {
-    V::Bulk(None)
-}
-
-fn error(text: &str) -> V {
-    V::Error(text.into())
-}
-
-/// A command from text arguments.
-fn cmd(args: &[&str]) -> Vec<Vec<u8>> {
-    args.iter().map(|arg| arg.as_bytes().to_vec()).collect()
-}
-
-fn encode_all(commands: &[Vec<Vec<u8>>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for command in commands {
-        let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-        out.extend_from_slice(&encode(&args));
-    }
-    out
-}
-
-fn show(command: &[Vec<u8>]) -> String {
-    let words: Vec<String> = command
-        .iter()
-        .map(|arg| {
-            let text = String::from_utf8_lossy(&arg[..arg.len().min(40)]).into_owned();
-            if arg.len() > 40 {
-                format!("{text}...({} bytes)", arg.len())
-            } else {
-                text
-            }
-        })
-        .collect();
-    words.join(" ")
-}
-
-struct Conn {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
-}
-
-impl Conn {
-    fn try_open(port: u16, timeout: Duration) -> io::Result<Conn> {
-        let stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            reader: BufReader::with_capacity(1 << 16, stream.try_clone()?),
-            stream,
-        })
-    }
-
-    /// A connection whose reads fail after 10 s without data.
-    fn open(port: u16) -> Conn {
-        Conn::try_open(port, Duration::from_secs(10))
-            .unwrap_or_else(|error| panic!("connect to 127.0.0.1:{port}: {error}"))
-    }
-
-    fn send(&mut self, args: &[&[u8]]) {
-        self.stream.write_all(&encode(args)).expect("send request");
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send bytes");
-    }
-
-    /// A few commands in one write, then their replies.
-    fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Vec<V> {
-        self.send_raw(&encode_all(commands));
-        commands
-            .iter()
-            .map(|command| {
-                self.read()
-                    .unwrap_or_else(|error| panic!("no reply to {}: {error}", show(command)))
-            })
-            .collect()
-    }
-
-    fn call(&mut self, args: &[&[u8]]) -> V {
-        self.send(args);
-        self.read().unwrap_or_else(|error| {
-            let owned: Vec<Vec<u8>> = args.iter().map(|arg| arg.to_vec()).collect();
-            panic!("no reply to {}: {error}", show(&owned))
-        })
-    }
-
-    fn call_str(&mut self, args: &[&str]) -> V {
-        let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
-        self.call(&args)
-    }
-
-    /// Writes `commands` in one go from another thread, so that reading replies meanwhile
-    /// can never deadlock against a proxy that stops reading while its replies are unread.
-    fn send_in_background(&self, commands: &[Vec<Vec<u8>>]) -> JoinHandle<io::Result<()>> {
-        let bytes = encode_all(commands);
-        let mut writer = self.stream.try_clone().expect("clone stream");
-        std::thread::spawn(move || writer.write_all(&bytes))
-    }
-
-    /// True when the peer closed the connection (EOF, or a reset after our data was read).
-    fn closed_by_peer(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        match self.reader.read(&mut byte) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(error) => matches!(
-                error.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-            ),
-        }
-    }
-
-    fn line(&mut self) -> io::Result<String> {
-        let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line)?;
-        if line.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        if !line.ends_with(b"\r\n") {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("line without CRLF: {:?}", String::from_utf8_lossy(&line)),
-            ));
-        }
-        line.truncate(line.len() - 2);
-        String::from_utf8(line)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 reply line"))
-    }
-
-    fn read(&mut self) -> io::Result<V> {
-        let line = self.line()?;
-        if line.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "empty line"));
-        }
-        let (kind, rest) = line.split_at(1);
-        let number = || {
-            rest.parse::<i64>().map_err(|_| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad length in {line}"))
-            })
-        };
-        Ok(match kind {
-            "+" => V::Status(rest.to_string()),
-            "-" => V::Error(rest.to_string()),
-            ":" => V::Int(number()?),
-            "_" => V::Null,
-            "$" | "=" => match number()? {
-                -1 => V::Bulk(None),
-                len => {
-                    let mut body = vec![0; len as usize + 2];
-                    self.reader.read_exact(&mut body)?;
-                    if !body.ends_with(b"\r\n") {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            "bulk without CRLF",
-                        ));
-                    }
-                    body.truncate(len as usize);
-                    V::Bulk(Some(body))
-                }
-            },
-            "*" | "~" => match number()? {
-                -1 => V::Array(None),
-                len => V::Array(Some(
-                    (0..len).map(|_| self.read()).collect::<io::Result<_>>()?,
-                )),
-            },
-            "%" => {
-                let mut pairs = Vec::new();
-                for _ in 0..number()? {
-                    pairs.push((self.read()?, self.read()?));
-                }
-                V::Map(pairs)
-            }
-            _ => V::Other(line),
-        })
-    }
-}
+use support::process::{Nutcracker, Rampart, Redis, pings, pool_yaml};
+use support::resp::{Client, Reply, bulk, cmd, encode, encode_all, error, nil, ok, pong, show};
+use support::route::place;
+use support::stats::{Json, pool_counter, servers_sum};
+use support::{free_port, wait_until};
 
 // ---------------------------------------------------------------------------------------------
 // Pools over real redis-servers, and where keys live.
@@ -281,10 +42,10 @@ impl Cluster {
         let redis: Vec<Redis> = (0..shards)
             .map(|_| {
                 let redis = Redis::start(&[]);
-                let mut conn = Conn::open(redis.port);
+                let mut conn = Client::open(redis.port);
                 assert_eq!(conn.call_str(&["CONFIG", "SET", "requirepass", "pw"]), ok());
                 assert_eq!(
-                    noauth_as_nutcracker(Conn::open(redis.port).call_str(&["PING"])),
+                    noauth_as_nutcracker(Client::open(redis.port).call_str(&["PING"])),
                     error(NOAUTH)
                 );
                 redis
@@ -294,19 +55,13 @@ impl Cluster {
     }
 
     fn over(redis: Vec<Redis>, directives: &str) -> Cluster {
-        let port = free_port();
-        let servers: Vec<String> = redis
-            .iter()
-            .enumerate()
-            .map(|(index, redis)| format!("127.0.0.1:{}:1 s{index}", redis.port))
-            .collect();
-        let yaml = pool_yaml("alpha", port, directives, &servers);
-        let proxy = Rampart::start(&yaml, &[port], &[]);
+        let ports: Vec<u16> = redis.iter().map(|redis| redis.port).collect();
+        let (proxy, port) = alpha_proxy(directives, &ports);
         Cluster { redis, proxy, port }
     }
 
-    fn conn(&self) -> Conn {
-        Conn::open(self.port)
+    fn conn(&self) -> Client {
+        Client::open(self.port)
     }
 
     /// The shard index (the N of server `sN`) of each key, from `rampart route`.
@@ -318,44 +73,45 @@ impl Cluster {
     fn keys_by_shard(&self, prefix: &str, per_shard: usize) -> Vec<Vec<String>> {
         keys_by_shard(&self.proxy.config, prefix, per_shard, self.redis.len())
     }
+
+    /// One key `prefix<n>` on each shard, in shard order.
+    fn key_per_shard(&self, prefix: &str) -> Vec<String> {
+        self.keys_by_shard(prefix, 1)
+            .into_iter()
+            .map(|mut bucket| bucket.remove(0))
+            .collect()
+    }
 }
 
-fn shards_of(config: &Path, keys: &[String]) -> Vec<usize> {
-    route_servers(config, None, keys)
+/// The config of pool `alpha`, listening on `port`, over servers `s0`, `s1`... on `backends`
+/// (running or not).
+fn alpha_yaml(port: u16, directives: &str, backends: &[u16]) -> String {
+    let servers: Vec<String> = backends
         .iter()
-        .map(|name| {
+        .enumerate()
+        .map(|(index, backend)| format!("127.0.0.1:{backend}:1 s{index}"))
+        .collect();
+    pool_yaml("alpha", port, directives, &servers)
+}
+
+/// rampart serving `alpha_yaml` on a free port, once it answers; and that port.
+fn alpha_proxy(directives: &str, backends: &[u16]) -> (Rampart, u16) {
+    let port = free_port();
+    let proxy = Rampart::start(&alpha_yaml(port, directives, backends), &[port], &[]);
+    (proxy, port)
+}
+
+/// The shard index (the N of server `sN`) of each key, from `rampart route`.
+fn shards_of(config: &Path, keys: &[String]) -> Vec<usize> {
+    place(config, None, &[], keys)
+        .iter()
+        .map(|placed| {
+            let name = &placed.server;
             name.strip_prefix('s')
                 .and_then(|number| number.parse().ok())
                 .unwrap_or_else(|| panic!("unexpected server name {name:?}"))
         })
         .collect()
-}
-
-/// The server name of each key, from `rampart route`.
-fn route_servers(config: &Path, pool: Option<&str>, keys: &[String]) -> Vec<String> {
-    let mut command = Command::new(rampart_bin());
-    command.arg("route").arg("-c").arg(config);
-    if let Some(pool) = pool {
-        command.args(["--pool", pool]);
-    }
-    let output = command.args(keys).output().expect("run rampart route");
-    assert!(
-        output.status.success(),
-        "rampart route failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).expect("route output is text");
-    let servers: Vec<String> = text
-        .lines()
-        .map(|line| {
-            line.split('\t')
-                .nth(1)
-                .expect("route line has a server")
-                .to_string()
-        })
-        .collect();
-    assert_eq!(servers.len(), keys.len(), "one route line per key: {text}");
-    servers
 }
 
 /// `prefix` and a hex number that looks random: sequential keys like `k1`, `k2`... mostly
@@ -383,24 +139,6 @@ fn keys_by_shard(config: &Path, prefix: &str, per_shard: usize, shards: usize) -
     buckets
 }
 
-/// A redis-server on a port of the caller's choosing (to restart one on the same port).
-fn redis_on(port: u16, dir: &Path) -> Guarded {
-    let process = Guarded::spawn(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(dir),
-        &dir.join(format!("redis-{port}-{}.log", now_micros())),
-    );
-    wait_until(
-        &format!("redis-server on {port}"),
-        Duration::from_secs(10),
-        || pings(port),
-    );
-    process
-}
-
 fn now_micros() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -410,161 +148,18 @@ fn now_micros() -> u128 {
 
 /// Whether a redis-server is busy (DEBUG SLEEP): a PING gets no answer within 100 ms.
 fn redis_is_blocked(port: u16) -> bool {
-    match Conn::try_open(port, Duration::from_millis(100)) {
+    match Client::connect_with_timeout(port, Duration::from_millis(100)) {
         Ok(mut conn) => {
             conn.send(&[b"PING"]);
-            conn.read().is_err()
+            conn.read_reply().is_err()
         }
         Err(_) => false,
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// The stats document: a tiny parser for nutcracker's JSON (objects, strings, numbers).
+// Waiting for the stats document.
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq)]
-enum J {
-    Num(u64),
-    Str(String),
-    Obj(Vec<(String, J)>),
-}
-
-impl J {
-    fn parse(text: &str) -> J {
-        let bytes = text.as_bytes();
-        let mut pos = 0;
-        let value = J::value(bytes, &mut pos);
-        J::skip_space(bytes, &mut pos);
-        assert_eq!(
-            pos,
-            bytes.len(),
-            "trailing bytes after the document: {text}"
-        );
-        value
-    }
-
-    fn skip_space(bytes: &[u8], pos: &mut usize) {
-        while *pos < bytes.len() && bytes[*pos].is_ascii_whitespace() {
-            *pos += 1;
-        }
-    }
-
-    fn expect(bytes: &[u8], pos: &mut usize, byte: u8) {
-        J::skip_space(bytes, pos);
-        assert_eq!(
-            bytes.get(*pos).copied(),
-            Some(byte),
-            "expected {:?} at byte {pos} of {}",
-            byte as char,
-            String::from_utf8_lossy(bytes)
-        );
-        *pos += 1;
-    }
-
-    fn string(bytes: &[u8], pos: &mut usize) -> String {
-        J::expect(bytes, pos, b'"');
-        let start = *pos;
-        while bytes[*pos] != b'"' {
-            assert_ne!(bytes[*pos], b'\\', "no escapes expected");
-            *pos += 1;
-        }
-        *pos += 1;
-        String::from_utf8(bytes[start..*pos - 1].to_vec()).expect("UTF-8 string")
-    }
-
-    fn value(bytes: &[u8], pos: &mut usize) -> J {
-        J::skip_space(bytes, pos);
-        match bytes[*pos] {
-            b'"' => J::Str(J::string(bytes, pos)),
-            b'0'..=b'9' => {
-                let start = *pos;
-                while *pos < bytes.len() && bytes[*pos].is_ascii_digit() {
-                    *pos += 1;
-                }
-                J::Num(
-                    std::str::from_utf8(&bytes[start..*pos])
-                        .unwrap()
-                        .parse()
-                        .expect("number fits u64"),
-                )
-            }
-            b'{' => {
-                *pos += 1;
-                let mut entries = Vec::new();
-                J::skip_space(bytes, pos);
-                if bytes[*pos] == b'}' {
-                    *pos += 1;
-                    return J::Obj(entries);
-                }
-                loop {
-                    let key = J::string(bytes, pos);
-                    J::expect(bytes, pos, b':');
-                    entries.push((key, J::value(bytes, pos)));
-                    J::skip_space(bytes, pos);
-                    match bytes[*pos] {
-                        b',' => *pos += 1,
-                        b'}' => {
-                            *pos += 1;
-                            return J::Obj(entries);
-                        }
-                        other => panic!("unexpected {:?} at byte {pos}", other as char),
-                    }
-                }
-            }
-            other => panic!("unexpected {:?} at byte {pos}", other as char),
-        }
-    }
-
-    fn entries(&self) -> &[(String, J)] {
-        match self {
-            J::Obj(entries) => entries,
-            other => panic!("not an object: {other:?}"),
-        }
-    }
-
-    fn get(&self, key: &str) -> &J {
-        self.entries()
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
-            .unwrap_or_else(|| panic!("no key {key:?} in {self:?}"))
-    }
-
-    fn num(&self) -> u64 {
-        match self {
-            J::Num(number) => *number,
-            other => panic!("not a number: {other:?}"),
-        }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.entries().iter().map(|(key, _)| key.as_str()).collect()
-    }
-
-    /// The server objects of a pool object.
-    fn servers(&self) -> Vec<(&str, &J)> {
-        self.entries()
-            .iter()
-            .filter(|(_, value)| matches!(value, J::Obj(_)))
-            .map(|(name, value)| (name.as_str(), value))
-            .collect()
-    }
-}
-
-fn pool_counter(stats: &str, pool: &str, name: &str) -> u64 {
-    J::parse(stats).get(pool).get(name).num()
-}
-
-/// A server counter summed over the pool's servers.
-fn servers_sum(stats: &str, pool: &str, name: &str) -> u64 {
-    J::parse(stats)
-        .get(pool)
-        .servers()
-        .iter()
-        .map(|(_, server)| server.get(name).num())
-        .sum()
-}
 
 /// Polls the stats (published every 100 ms) until `read(stats) >= target`, then returns it.
 fn stat_reaching(stats: impl Fn() -> String, read: impl Fn(&str) -> u64, target: u64) -> u64 {
@@ -578,6 +173,11 @@ fn stat_reaching(stats: impl Fn() -> String, read: impl Fn(&str) -> u64, target:
         },
     );
     last
+}
+
+/// Polls the stats until `read(stats) >= target`, then asserts it is exactly `target`.
+fn assert_stat(stats: impl Fn() -> String, read: impl Fn(&str) -> u64, target: u64, what: &str) {
+    assert_eq!(stat_reaching(stats, read, target), target, "{what}");
 }
 
 /// The document with every number value replaced by 0: its layout, byte for byte.
@@ -613,7 +213,7 @@ impl Rng {
 }
 
 /// Commands over strings, counters, hashes and lists, with the replies Redis gives.
-fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
+fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<Reply>) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut strings: HashMap<String, Vec<u8>> = HashMap::new();
     let mut hashes: HashMap<String, HashMap<String, Vec<u8>>> = HashMap::new();
@@ -638,7 +238,7 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
             }
             2 | 3 => {
                 let key = string_key(&mut rng);
-                let reply = V::Bulk(strings.get(&key).cloned());
+                let reply = Reply::Bulk(strings.get(&key).cloned());
                 (cmd(&["GET", &key]), reply)
             }
             4 => {
@@ -649,7 +249,7 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                     .unwrap_or(0)
                     + 1;
                 strings.insert(key.clone(), next.to_string().into_bytes());
-                (cmd(&["INCR", &key]), V::Int(next))
+                (cmd(&["INCR", &key]), Reply::Integer(next))
             }
             5 => {
                 let mut keys: Vec<String> = Vec::new();
@@ -665,7 +265,7 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                     .count();
                 let mut args = vec!["DEL"];
                 args.extend(keys.iter().map(String::as_str));
-                (cmd(&args), V::Int(deleted as i64))
+                (cmd(&args), Reply::Integer(deleted as i64))
             }
             6 => {
                 let keys: Vec<String> = (0..2 + rng.below(5))
@@ -673,11 +273,11 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                     .collect();
                 let values = keys
                     .iter()
-                    .map(|key| V::Bulk(strings.get(key).cloned()))
+                    .map(|key| Reply::Bulk(strings.get(key).cloned()))
                     .collect();
                 let mut args = vec!["MGET"];
                 args.extend(keys.iter().map(String::as_str));
-                (cmd(&args), V::Array(Some(values)))
+                (cmd(&args), Reply::Array(Some(values)))
             }
             7 => {
                 let key = format!("hash:{}", rng.below(12));
@@ -688,13 +288,16 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                     .or_default()
                     .insert(field.clone(), value.clone().into_bytes())
                     .is_none();
-                (cmd(&["HSET", &key, &field, &value]), V::Int(i64::from(new)))
+                (
+                    cmd(&["HSET", &key, &field, &value]),
+                    Reply::Integer(i64::from(new)),
+                )
             }
             8 => {
                 let key = format!("hash:{}", rng.below(12));
                 let field = format!("f{}", rng.below(6));
                 let value = hashes.get(&key).and_then(|hash| hash.get(&field)).cloned();
-                (cmd(&["HGET", &key, &field]), V::Bulk(value))
+                (cmd(&["HGET", &key, &field]), Reply::Bulk(value))
             }
             9 => {
                 let key = format!("list:{}", rng.below(12));
@@ -702,7 +305,7 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                 let list = lists.entry(key.clone()).or_default();
                 list.insert(0, value.clone().into_bytes());
                 let length = list.len() as i64;
-                (cmd(&["LPUSH", &key, &value]), V::Int(length))
+                (cmd(&["LPUSH", &key, &value]), Reply::Integer(length))
             }
             10 => {
                 let key = format!("list:{}", rng.below(12));
@@ -710,14 +313,14 @@ fn mixed_workload(count: usize) -> (Vec<Vec<Vec<u8>>>, Vec<V>) {
                     .get(&key)
                     .map(|list| list.iter().take(5).map(bulk).collect())
                     .unwrap_or_default();
-                (cmd(&["LRANGE", &key, "0", "4"]), V::Array(Some(items)))
+                (cmd(&["LRANGE", &key, "0", "4"]), Reply::Array(Some(items)))
             }
             11 => (cmd(&[if i % 2 == 0 { "PING" } else { "ping" }]), pong()),
             12 => {
                 let arg = format!("arg{i}");
                 let text =
                     format!("ERR unknown command 'FOOBAR', with args beginning with: '{arg}' ");
-                (cmd(&["FOOBAR", &arg]), V::Error(text))
+                (cmd(&["FOOBAR", &arg]), Reply::Error(text))
             }
             _ => {
                 let command = if i % 2 == 0 {
@@ -742,7 +345,7 @@ fn pipeline_of_10000_mixed_commands_gets_every_reply_in_order() {
     let cluster = Cluster::start(3, "", &[]);
     // The texts the workload expects are Redis's own.
     let (unknown, arity) = {
-        let mut conn = Conn::open(cluster.redis[0].port);
+        let mut conn = Client::open(cluster.redis[0].port);
         (conn.call_str(&["FOOBAR", "arg7"]), conn.call_str(&["GET"]))
     };
     assert_eq!(
@@ -759,7 +362,7 @@ fn pipeline_of_10000_mixed_commands_gets_every_reply_in_order() {
     let writer = conn.send_in_background(&commands);
     for (index, (command, want)) in commands.iter().zip(&expected).enumerate() {
         let got = conn
-            .read()
+            .read_reply()
             .unwrap_or_else(|error| panic!("reply {index} to `{}`: {error}", show(command)));
         assert_eq!(&got, want, "reply {index} to `{}`", show(command));
     }
@@ -786,9 +389,9 @@ fn big_value(seed: u8) -> Vec<u8> {
         .collect()
 }
 
-fn assert_same_bytes(got: &V, want: &[u8], what: &str) {
+fn assert_same_bytes(got: &Reply, want: &[u8], what: &str) {
     match got {
-        V::Bulk(Some(bytes)) => {
+        Reply::Bulk(Some(bytes)) => {
             assert_eq!(bytes.len(), want.len(), "{what}: length");
             assert!(bytes == want, "{what}: bytes differ");
         }
@@ -799,11 +402,7 @@ fn assert_same_bytes(got: &V, want: &[u8], what: &str) {
 #[test]
 fn values_of_20_mib_round_trip_byte_exact() {
     let cluster = Cluster::start(3, "", &[]);
-    let keys: Vec<String> = cluster
-        .keys_by_shard("big:", 1)
-        .into_iter()
-        .map(|mut bucket| bucket.remove(0))
-        .collect();
+    let keys = cluster.key_per_shard("big:");
     let values: Vec<Vec<u8>> = (0..3).map(|seed| big_value(seed as u8 * 77)).collect();
     let mut conn = cluster.conn();
 
@@ -828,7 +427,7 @@ fn values_of_20_mib_round_trip_byte_exact() {
         keys[2].as_bytes(),
     ]);
     match mget {
-        V::Array(Some(items)) => {
+        Reply::Array(Some(items)) => {
             assert_eq!(items.len(), 3);
             for (index, item) in items.iter().enumerate() {
                 assert_same_bytes(item, &values[index], &format!("MGET value {index}"));
@@ -838,10 +437,10 @@ fn values_of_20_mib_round_trip_byte_exact() {
     }
     // Each value is on its own shard, whole.
     for (shard, key) in keys.iter().enumerate() {
-        let mut direct = Conn::open(cluster.redis[shard].port);
+        let mut direct = Client::open(cluster.redis[shard].port);
         assert_eq!(
             direct.call_str(&["STRLEN", key]),
-            V::Int(20 << 20),
+            Reply::Integer(20 << 20),
             "{key} on shard {shard}"
         );
     }
@@ -871,7 +470,7 @@ fn multi_key_commands_are_split_over_shards_and_merged() {
         args
     };
     let mut conn = cluster.conn();
-    let call = |conn: &mut Conn, args: &[String]| {
+    let call = |conn: &mut Client, args: &[String]| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         conn.call_str(&args)
     };
@@ -896,7 +495,7 @@ fn multi_key_commands_are_split_over_shards_and_merged() {
         assert_eq!(stored, wanted, "keys stored on shard {shard}");
     }
 
-    let values: Vec<V> = all
+    let values: Vec<Reply> = all
         .iter()
         .zip(&present)
         .map(|(key, &here)| {
@@ -909,7 +508,7 @@ fn multi_key_commands_are_split_over_shards_and_merged() {
         .collect();
     assert_eq!(
         call(&mut conn, &with("MGET", &all)),
-        V::Array(Some(values)),
+        Reply::Array(Some(values)),
         "MGET with missing keys interleaved"
     );
 
@@ -917,19 +516,31 @@ fn multi_key_commands_are_split_over_shards_and_merged() {
     // the first key's shard).
     let mut exists = with("EXISTS", &all);
     exists.push(all[0].clone());
-    assert_eq!(call(&mut conn, &exists), V::Int(7), "EXISTS");
-    assert_eq!(call(&mut conn, &with("TOUCH", &all)), V::Int(6), "TOUCH");
+    assert_eq!(call(&mut conn, &exists), Reply::Integer(7), "EXISTS");
+    assert_eq!(
+        call(&mut conn, &with("TOUCH", &all)),
+        Reply::Integer(6),
+        "TOUCH"
+    );
     let some = vec![
         buckets[0][0].clone(),
         buckets[1][1].clone(),
         buckets[2][0].clone(),
     ];
-    assert_eq!(call(&mut conn, &with("DEL", &some)), V::Int(2), "DEL");
-    assert_eq!(call(&mut conn, &with("UNLINK", &all)), V::Int(4), "UNLINK");
-    assert_eq!(call(&mut conn, &with("EXISTS", &all)), V::Int(0));
+    assert_eq!(
+        call(&mut conn, &with("DEL", &some)),
+        Reply::Integer(2),
+        "DEL"
+    );
+    assert_eq!(
+        call(&mut conn, &with("UNLINK", &all)),
+        Reply::Integer(4),
+        "UNLINK"
+    );
+    assert_eq!(call(&mut conn, &with("EXISTS", &all)), Reply::Integer(0));
     assert_eq!(
         call(&mut conn, &with("MGET", &all)),
-        V::Array(Some(vec![nil(); 9]))
+        Reply::Array(Some(vec![nil(); 9]))
     );
     for redis in &cluster.redis {
         assert!(redis.keys(0).is_empty());
@@ -937,12 +548,12 @@ fn multi_key_commands_are_split_over_shards_and_merged() {
 
     // 8 split commands, each over 3 shards.
     let wanted = fragments_before + 8 * 3;
-    let fragments = stat_reaching(
+    assert_stat(
         || cluster.proxy.stats(),
         |stats| pool_counter(stats, "alpha", "fragments"),
         wanted,
+        "fragments counter",
     );
-    assert_eq!(fragments, wanted, "fragments counter");
 }
 
 #[test]
@@ -978,13 +589,17 @@ fn split_commands_over_many_keys_and_the_empty_key() {
     assert_eq!(replies[0], ok(), "MSET of 500 keys");
     assert_eq!(
         replies[1],
-        V::Array(Some(values.clone())),
+        Reply::Array(Some(values.clone())),
         "MGET of 1000 keys"
     );
-    let first_values: Vec<V> = values.iter().step_by(2).take(126).cloned().collect();
-    assert_eq!(replies[2], V::Array(Some(first_values)), "MGET of 126 keys");
-    assert_eq!(replies[3], V::Int(126), "DEL of 126 keys");
-    assert_eq!(replies[4], V::Int(374), "DEL of the 500 keys");
+    let first_values: Vec<Reply> = values.iter().step_by(2).take(126).cloned().collect();
+    assert_eq!(
+        replies[2],
+        Reply::Array(Some(first_values)),
+        "MGET of 126 keys"
+    );
+    assert_eq!(replies[3], Reply::Integer(126), "DEL of 126 keys");
+    assert_eq!(replies[4], Reply::Integer(374), "DEL of the 500 keys");
 
     // The empty key is a key like any other.
     assert_eq!(conn.call_str(&["SET", "", "empty"]), ok());
@@ -992,10 +607,10 @@ fn split_commands_over_many_keys_and_the_empty_key() {
     assert_eq!(conn.call_str(&["MSET", "", "e2", "x", "1"]), ok());
     assert_eq!(
         conn.call_str(&["MGET", "", "x", "y"]),
-        V::Array(Some(vec![bulk("e2"), bulk("1"), nil()]))
+        Reply::Array(Some(vec![bulk("e2"), bulk("1"), nil()]))
     );
-    assert_eq!(conn.call_str(&["EXISTS", "", "x", "y"]), V::Int(2));
-    assert_eq!(conn.call_str(&["DEL", "", "x", "y"]), V::Int(2));
+    assert_eq!(conn.call_str(&["EXISTS", "", "x", "y"]), Reply::Integer(2));
+    assert_eq!(conn.call_str(&["DEL", "", "x", "y"]), Reply::Integer(2));
 }
 
 #[test]
@@ -1023,14 +638,14 @@ fn requests_written_one_byte_at_a_time() {
     for byte in &bytes {
         conn.send_raw(std::slice::from_ref(byte));
     }
-    assert_eq!(conn.read().unwrap(), pong());
-    assert_eq!(conn.read().unwrap(), ok());
-    assert_eq!(conn.read().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), pong());
+    assert_eq!(conn.read_reply().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), ok());
     assert_eq!(
-        conn.read().unwrap(),
-        V::Array(Some(vec![bulk(&value), bulk("one"), bulk("two")]))
+        conn.read_reply().unwrap(),
+        Reply::Array(Some(vec![bulk(&value), bulk("one"), bulk("two")]))
     );
-    assert_eq!(conn.read().unwrap(), pong());
+    assert_eq!(conn.read_reply().unwrap(), pong());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1068,7 +683,7 @@ fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {
         .collect();
     let writer = conn.send_in_background(&fill);
     for command in &fill {
-        assert_eq!(conn.read().unwrap(), ok(), "{}", show(command));
+        assert_eq!(conn.read_reply().unwrap(), ok(), "{}", show(command));
     }
     writer.join().unwrap().unwrap();
 
@@ -1093,7 +708,7 @@ fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {
                 .iter()
                 .map(|&n| bulk(value_of(&get_keys[n])))
                 .collect();
-            plan.push((dead, V::Array(Some(values))));
+            plan.push((dead, Reply::Array(Some(values))));
         } else if i % 2 == 0 {
             let n = (i / 2) % get_keys.len();
             commands.push(cmd(&["GET", &get_keys[n]]));
@@ -1112,7 +727,7 @@ fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {
         if index == before_kill {
             cluster.redis[dead].kill();
         }
-        let got = conn.read().unwrap_or_else(|error| {
+        let got = conn.read_reply().unwrap_or_else(|error| {
             panic!(
                 "no reply {index} of {total} to `{}`: {error}",
                 show(command)
@@ -1128,7 +743,7 @@ fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {
             continue;
         }
         match &got {
-            V::Error(text) => {
+            Reply::Error(text) => {
                 assert!(
                     TRANSPORT_ERRORS.contains(&text.as_str()),
                     "reply {index} to `{}` on the dead shard: -{text}",
@@ -1170,19 +785,19 @@ fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {
 const NOAUTH: &str = "NOAUTH Authentication required";
 
 /// Redis's `NOAUTH Authentication required.` as nutcracker's `NOAUTH Authentication required`.
-fn noauth_as_nutcracker(reply: V) -> V {
+fn noauth_as_nutcracker(reply: Reply) -> Reply {
     match reply {
-        V::Error(text) if text == "NOAUTH Authentication required." => error(NOAUTH),
+        Reply::Error(text) if text == "NOAUTH Authentication required." => error(NOAUTH),
         other => other,
     }
 }
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// A connection whose NOAUTH replies are read as nutcracker's text.
-struct Auth<'c>(&'c mut Conn);
+struct Auth<'c>(&'c mut Client);
 
 impl Auth<'_> {
-    fn call_str(&mut self, args: &[&str]) -> V {
+    fn call_str(&mut self, args: &[&str]) -> Reply {
         noauth_as_nutcracker(self.0.call_str(args))
     }
 
@@ -1190,13 +805,13 @@ impl Auth<'_> {
         self.0.send_raw(bytes);
     }
 
-    fn read(&mut self) -> io::Result<V> {
-        self.0.read().map(noauth_as_nutcracker)
+    fn read_reply(&mut self) -> io::Result<Reply> {
+        self.0.read_reply().map(noauth_as_nutcracker)
     }
 }
 
-fn authed(port: u16) -> Conn {
-    let mut conn = Conn::open(port);
+fn authed(port: u16) -> Client {
+    let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["AUTH", "pw"]), ok(), "direct AUTH");
     conn
 }
@@ -1261,13 +876,13 @@ fn auth_in_all_its_forms_on_a_pool_with_redis_auth() {
         bulk("1"),
     ];
     for (command, want) in commands.iter().zip(&wanted) {
-        assert_eq!(&conn.read().unwrap(), want, "{}", show(command));
+        assert_eq!(&conn.read_reply().unwrap(), want, "{}", show(command));
     }
 
     // HELLO 3 AUTH authenticates and answers with a RESP3 map.
     let mut hello = cluster.conn();
     assert!(
-        matches!(hello.call_str(&["HELLO", "3"]), V::Error(text) if text.starts_with("NOAUTH")),
+        matches!(hello.call_str(&["HELLO", "3"]), Reply::Error(text) if text.starts_with("NOAUTH")),
         "HELLO without AUTH on a password pool"
     );
     assert_eq!(
@@ -1275,7 +890,7 @@ fn auth_in_all_its_forms_on_a_pool_with_redis_auth() {
         error(WRONGPASS)
     );
     match hello.call_str(&["HELLO", "3", "AUTH", "default", "pw"]) {
-        V::Map(pairs) => {
+        Reply::Map(pairs) => {
             let field = |name: &str| {
                 pairs
                     .iter()
@@ -1283,7 +898,7 @@ fn auth_in_all_its_forms_on_a_pool_with_redis_auth() {
                     .map(|(_, value)| value.clone())
                     .unwrap_or_else(|| panic!("HELLO map has no {name}: {pairs:?}"))
             };
-            assert_eq!(field("proto"), V::Int(3));
+            assert_eq!(field("proto"), Reply::Integer(3));
             assert_eq!(field("server"), bulk("redis"));
         }
         other => panic!("HELLO 3 AUTH gave {other:?}"),
@@ -1291,14 +906,14 @@ fn auth_in_all_its_forms_on_a_pool_with_redis_auth() {
     assert_eq!(hello.call_str(&["GET", "auth:k"]), bulk("v"));
     assert_eq!(hello.call_str(&["PING"]), pong());
     // RESP3 end to end: a missing key is RESP3's null.
-    assert_eq!(hello.call_str(&["GET", "auth:missing"]), V::Null);
+    assert_eq!(hello.call_str(&["GET", "auth:missing"]), Reply::Null);
 
     // The data went to the password-protected backends.
     let stored: usize = cluster
         .redis
         .iter()
         .map(|redis| match authed(redis.port).call_str(&["DBSIZE"]) {
-            V::Int(count) => count as usize,
+            Reply::Integer(count) => count as usize,
             other => panic!("DBSIZE gave {other:?}"),
         })
         .sum();
@@ -1309,41 +924,40 @@ fn auth_in_all_its_forms_on_a_pool_with_redis_auth() {
 #[test]
 fn resp3_client_gets_resp3_replies_including_split_commands() {
     let cluster = Cluster::start(3, "", &[]);
-    let keys: Vec<String> = cluster
-        .keys_by_shard("r3:", 1)
-        .into_iter()
-        .map(|mut bucket| bucket.remove(0))
-        .collect();
+    let keys = cluster.key_per_shard("r3:");
     let mut conn = cluster.conn();
-    assert!(matches!(conn.call_str(&["HELLO", "3"]), V::Map(_)));
+    assert!(matches!(conn.call_str(&["HELLO", "3"]), Reply::Map(_)));
     assert_eq!(conn.call_str(&["MSET", &keys[0], "a", &keys[2], "c"]), ok());
     assert_eq!(
         conn.call_str(&["MGET", &keys[0], &keys[1], &keys[2], "r3:none"]),
-        V::Array(Some(vec![bulk("a"), V::Null, bulk("c"), V::Null]))
+        Reply::Array(Some(vec![bulk("a"), Reply::Null, bulk("c"), Reply::Null]))
     );
-    assert_eq!(conn.call_str(&["GET", &keys[1]]), V::Null);
-    assert_eq!(conn.call_str(&["HSET", "r3:h", "f", "v"]), V::Int(1));
+    assert_eq!(conn.call_str(&["GET", &keys[1]]), Reply::Null);
+    assert_eq!(
+        conn.call_str(&["HSET", "r3:h", "f", "v"]),
+        Reply::Integer(1)
+    );
     assert_eq!(
         conn.call_str(&["HGETALL", "r3:h"]),
-        V::Map(vec![(bulk("f"), bulk("v"))])
+        Reply::Map(vec![(bulk("f"), bulk("v"))])
     );
     assert_eq!(
         conn.call_str(&["EXISTS", &keys[0], &keys[1], &keys[2]]),
-        V::Int(2)
+        Reply::Integer(2)
     );
     assert_eq!(
         conn.call_str(&["DEL", &keys[0], &keys[1], &keys[2]]),
-        V::Int(2)
+        Reply::Integer(2)
     );
     // Back to RESP2 on the same connection.
-    assert!(matches!(conn.call_str(&["HELLO", "2"]), V::Array(_)));
+    assert!(matches!(conn.call_str(&["HELLO", "2"]), Reply::Array(_)));
     assert_eq!(
         conn.call_str(&["HGETALL", "r3:h"]),
-        V::Array(Some(vec![bulk("f"), bulk("v")]))
+        Reply::Array(Some(vec![bulk("f"), bulk("v")]))
     );
     assert_eq!(
         conn.call_str(&["MGET", &keys[0], "r3:h"]),
-        V::Array(Some(vec![nil(), nil()]))
+        Reply::Array(Some(vec![nil(), nil()]))
     );
 }
 
@@ -1375,10 +989,14 @@ fn redis_auth_with_redis_db_writes_into_that_database() {
     let mut in_db3 = 0;
     for redis in &cluster.redis {
         let mut direct = authed(redis.port);
-        assert_eq!(direct.call_str(&["DBSIZE"]), V::Int(0), "db 0 stays empty");
+        assert_eq!(
+            direct.call_str(&["DBSIZE"]),
+            Reply::Integer(0),
+            "db 0 stays empty"
+        );
         assert_eq!(direct.call_str(&["SELECT", "3"]), ok());
         match direct.call_str(&["DBSIZE"]) {
-            V::Int(count) => in_db3 += count,
+            Reply::Integer(count) => in_db3 += count,
             other => panic!("DBSIZE gave {other:?}"),
         }
     }
@@ -1405,7 +1023,7 @@ fn unknown_and_unsupported_commands_get_one_error_and_the_connection_stays_open(
         &["SUBSCRIBE", "c"],
     ] {
         match conn.call_str(command) {
-            V::Error(text) => {
+            Reply::Error(text) => {
                 assert!(text.starts_with("ERR "), "{command:?}: -{text}");
                 assert!(
                     text.to_lowercase().contains(&command[0].to_lowercase()),
@@ -1426,12 +1044,14 @@ fn unknown_and_unsupported_commands_get_one_error_and_the_connection_stays_open(
         cmd(&["PING"]),
     ];
     conn.send_raw(&encode_all(&commands));
-    let replies: Vec<V> = (0..commands.len()).map(|_| conn.read().unwrap()).collect();
+    let replies: Vec<Reply> = (0..commands.len())
+        .map(|_| conn.read_reply().unwrap())
+        .collect();
     assert_eq!(replies[0], ok());
-    assert!(matches!(&replies[1], V::Error(text) if text.contains("'FOO'")));
-    assert!(matches!(&replies[2], V::Error(text) if text.to_lowercase().contains("multi")));
+    assert!(matches!(&replies[1], Reply::Error(text) if text.contains("'FOO'")));
+    assert!(matches!(&replies[2], Reply::Error(text) if text.to_lowercase().contains("multi")));
     assert_eq!(replies[3], bulk("1"));
-    assert!(matches!(&replies[4], V::Error(text) if text.to_lowercase().contains("subscribe")));
+    assert!(matches!(&replies[4], Reply::Error(text) if text.to_lowercase().contains("subscribe")));
     assert_eq!(replies[5], pong());
 }
 
@@ -1444,10 +1064,10 @@ fn malformed_frame_gets_a_protocol_error_then_the_connection_closes() {
     let mut bytes = encode_all(&[cmd(&["SET", "p:k", "w"]), cmd(&["GET", "p:k"])]);
     bytes.extend_from_slice(b"*1\r\n$x\r\n");
     conn.send_raw(&bytes);
-    assert_eq!(conn.read().unwrap(), ok());
-    assert_eq!(conn.read().unwrap(), bulk("w"));
-    match conn.read() {
-        Ok(V::Error(text)) => assert!(
+    assert_eq!(conn.read_reply().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), bulk("w"));
+    match conn.read_reply() {
+        Ok(Reply::Error(text)) => assert!(
             text.starts_with("ERR Protocol error: "),
             "protocol error reply: -{text}"
         ),
@@ -1461,11 +1081,11 @@ fn inline_commands_work_and_quit_says_ok_then_closes() {
     let cluster = Cluster::start(1, "", &[]);
     let mut conn = cluster.conn();
     conn.send_raw(b"PING\r\n");
-    assert_eq!(conn.read().unwrap(), pong());
+    assert_eq!(conn.read_reply().unwrap(), pong());
     conn.send_raw(b"SET inline:k hello\r\nGET inline:k\r\nEXISTS inline:none\r\n");
-    assert_eq!(conn.read().unwrap(), ok());
-    assert_eq!(conn.read().unwrap(), bulk("hello"));
-    assert_eq!(conn.read().unwrap(), V::Int(0));
+    assert_eq!(conn.read_reply().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), bulk("hello"));
+    assert_eq!(conn.read_reply().unwrap(), Reply::Integer(0));
     assert_eq!(conn.call_str(&["QUIT"]), ok());
     assert!(conn.closed_by_peer(), "closed after QUIT");
 
@@ -1477,8 +1097,8 @@ fn inline_commands_work_and_quit_says_ok_then_closes() {
         cmd(&["SET", "quit:k", "2"]),
     ];
     conn.send_raw(&encode_all(&commands));
-    assert_eq!(conn.read().unwrap(), ok());
-    assert_eq!(conn.read().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), ok());
+    assert_eq!(conn.read_reply().unwrap(), ok());
     assert!(conn.closed_by_peer(), "closed after QUIT");
     assert_eq!(cluster.conn().call_str(&["GET", "quit:k"]), bulk("1"));
 }
@@ -1498,9 +1118,7 @@ fn client_half_close_still_gets_every_pending_reply() {
         })
         .collect();
     conn.send_raw(&encode_all(&commands));
-    conn.stream
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-close");
+    conn.shutdown_write().expect("half-close");
     for (n, command) in commands.iter().enumerate() {
         let want = if n % 2 == 0 {
             ok()
@@ -1508,7 +1126,7 @@ fn client_half_close_still_gets_every_pending_reply() {
             bulk((n - 1).to_string())
         };
         assert_eq!(
-            conn.read()
+            conn.read_reply()
                 .unwrap_or_else(|error| panic!("reply {n} to `{}`: {error}", show(command))),
             want,
             "reply {n} to `{}`",
@@ -1526,16 +1144,12 @@ fn client_half_close_still_gets_every_pending_reply() {
 fn dead_server_without_auto_eject_refuses_only_its_keys() {
     let live: Vec<Redis> = (0..2).map(|_| Redis::start(&[])).collect();
     let dead_port = free_port();
-    let port = free_port();
-    let servers = vec![
-        format!("127.0.0.1:{}:1 s0", live[0].port),
-        format!("127.0.0.1:{}:1 s1", live[1].port),
-        format!("127.0.0.1:{dead_port}:1 s2"),
-    ];
-    let yaml = pool_yaml("alpha", port, "  auto_eject_hosts: false\n", &servers);
-    let proxy = Rampart::start(&yaml, &[port], &[]);
+    let (proxy, port) = alpha_proxy(
+        "  auto_eject_hosts: false\n",
+        &[live[0].port, live[1].port, dead_port],
+    );
     let buckets = keys_by_shard(&proxy.config, "dead:", 4, 3);
-    let mut conn = Conn::open(port);
+    let mut conn = Client::open(port);
     for _round in 0..3 {
         for (shard, bucket) in buckets.iter().enumerate() {
             for key in bucket {
@@ -1555,17 +1169,17 @@ fn dead_server_without_auto_eject_refuses_only_its_keys() {
     let mget_live = vec!["MGET", &buckets[0][0], &buckets[1][0]];
     assert_eq!(
         conn.call_str(&mget_live),
-        V::Array(Some(vec![bulk("v"), bulk("v")]))
+        Reply::Array(Some(vec![bulk("v"), bulk("v")]))
     );
     let stats = proxy.stats();
     assert_eq!(pool_counter(&stats, "alpha", "server_ejects"), 0);
     // One forward_error per error reply: 3 rounds of 4 keys, and the MGET's failed fragment.
-    let errors = stat_reaching(
+    assert_stat(
         || proxy.stats(),
         |stats| pool_counter(stats, "alpha", "forward_error"),
         13,
+        "forward_error",
     );
-    assert_eq!(errors, 13, "forward_error");
 }
 
 #[test]
@@ -1577,7 +1191,7 @@ fn pool_timeout_answers_connection_timed_out() {
     for key in asleep.iter().chain(awake) {
         assert_eq!(conn.call_str(&["SET", key, "v"]), ok());
     }
-    let mut sleeper = Conn::open(cluster.redis[0].port);
+    let mut sleeper = Client::open(cluster.redis[0].port);
     sleeper.send(&[b"DEBUG", b"SLEEP", b"3"]);
     wait_until("redis-server blocked", Duration::from_secs(2), || {
         redis_is_blocked(cluster.redis[0].port)
@@ -1621,13 +1235,13 @@ fn pool_timeout_answers_connection_timed_out() {
         ) >= 1
     );
     // Once the server wakes up, requests work again on the same client connection.
-    assert_eq!(sleeper.read().unwrap(), ok(), "DEBUG SLEEP finished");
+    assert_eq!(sleeper.read_reply().unwrap(), ok(), "DEBUG SLEEP finished");
     wait_until("the proxy serves again", Duration::from_secs(5), || {
         conn.call_str(&["GET", &asleep[0]]) == bulk("v")
     });
     assert_eq!(
         conn.call_str(&["MGET", &awake[0], &asleep[0]]),
-        V::Array(Some(vec![bulk("v"), bulk("v")]))
+        Reply::Array(Some(vec![bulk("v"), bulk("v")]))
     );
 }
 
@@ -1639,12 +1253,12 @@ fn busy_server_reply_is_passed_through_and_the_connection_kept() {
     let port = cluster.redis[0].port;
     let mut conn = cluster.conn();
     assert_eq!(conn.call_str(&["SET", "busy:k", "v"]), ok());
-    let mut script = Conn::open(port);
+    let mut script = Client::open(port);
     script.send(&[b"EVAL", b"while true do end", b"0"]);
-    let mut busy = V::Null;
+    let mut busy = Reply::Null;
     wait_until("redis-server answers BUSY", Duration::from_secs(5), || {
-        busy = Conn::open(port).call_str(&["GET", "busy:k"]);
-        matches!(&busy, V::Error(text) if text.starts_with("BUSY"))
+        busy = Client::open(port).call_str(&["GET", "busy:k"]);
+        matches!(&busy, Reply::Error(text) if text.starts_with("BUSY"))
     });
     assert_eq!(
         conn.call_str(&["GET", "busy:k"]),
@@ -1656,14 +1270,14 @@ fn busy_server_reply_is_passed_through_and_the_connection_kept() {
         busy,
         "BUSY passed through"
     );
-    assert_eq!(Conn::open(port).call_str(&["SCRIPT", "KILL"]), ok());
+    assert_eq!(Client::open(port).call_str(&["SCRIPT", "KILL"]), ok());
     assert!(
-        matches!(script.read().unwrap(), V::Error(_)),
+        matches!(script.read_reply().unwrap(), Reply::Error(_)),
         "the script was killed"
     );
     assert_eq!(conn.call_str(&["GET", "busy:k"]), bulk("v"));
     let stats = cluster.proxy.stats();
-    let server = J::parse(&stats);
+    let server = Json::parse(&stats);
     let server = server.get("alpha").get("s0");
     assert_eq!(server.get("server_err").num(), 0, "{stats}");
     assert_eq!(server.get("server_eof").num(), 0, "{stats}");
@@ -1674,24 +1288,14 @@ fn busy_server_reply_is_passed_through_and_the_connection_kept() {
 /// failure: with `server_failure_limit: 1` nothing is ejected, and the next request works.
 #[test]
 fn idle_backend_close_is_not_a_failure_and_a_restarted_server_serves_the_next_request() {
-    let dir = tempfile::tempdir().unwrap();
     let first = Redis::start(&[]);
     let restart_port = free_port();
-    let mut restarting = redis_on(restart_port, dir.path());
-    let port = free_port();
-    let servers = vec![
-        format!("127.0.0.1:{}:1 s0", first.port),
-        format!("127.0.0.1:{restart_port}:1 s1"),
-    ];
+    let mut restarting = Redis::start_on(restart_port, &[]);
     let directives =
         "  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 30000\n";
-    let proxy = Rampart::start(
-        &pool_yaml("alpha", port, directives, &servers),
-        &[port],
-        &[],
-    );
+    let (proxy, port) = alpha_proxy(directives, &[first.port, restart_port]);
     let buckets = keys_by_shard(&proxy.config, "idle:", 3, 2);
-    let mut conn = Conn::open(port);
+    let mut conn = Client::open(port);
     for bucket in &buckets {
         for key in bucket {
             assert_eq!(conn.call_str(&["SET", key, "v"]), ok());
@@ -1699,9 +1303,9 @@ fn idle_backend_close_is_not_a_failure_and_a_restarted_server_serves_the_next_re
     }
     // Every backend connection of s0 killed while idle.
     let killed =
-        Conn::open(first.port).call_str(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        Client::open(first.port).call_str(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
     assert!(
-        matches!(killed, V::Int(count) if count >= 1),
+        matches!(killed, Reply::Integer(count) if count >= 1),
         "CLIENT KILL: {killed:?}"
     );
     for key in &buckets[0] {
@@ -1713,7 +1317,7 @@ fn idle_backend_close_is_not_a_failure_and_a_restarted_server_serves_the_next_re
     }
     // s1 restarted (its data lost): the next request goes to the new process.
     restarting.kill();
-    let _restarted = redis_on(restart_port, dir.path());
+    let _restarted = Redis::start_on(restart_port, &[]);
     for key in &buckets[1] {
         assert_eq!(
             conn.call_str(&["GET", key]),
@@ -1723,7 +1327,7 @@ fn idle_backend_close_is_not_a_failure_and_a_restarted_server_serves_the_next_re
         assert_eq!(conn.call_str(&["SET", key, "w"]), ok());
     }
     assert_eq!(
-        Conn::open(restart_port).call_str(&["GET", &buckets[1][0]]),
+        Client::open(restart_port).call_str(&["GET", &buckets[1][0]]),
         bulk("w")
     );
     let stats = proxy.stats();
@@ -1735,23 +1339,16 @@ fn idle_backend_close_is_not_a_failure_and_a_restarted_server_serves_the_next_re
 /// again once the server is back.
 #[test]
 fn all_servers_ejected_refuse_then_recover() {
-    let dir = tempfile::tempdir().unwrap();
     let redis_port = free_port();
-    let mut server = redis_on(redis_port, dir.path());
-    let port = free_port();
+    let mut server = Redis::start_on(redis_port, &[]);
     let directives =
         "  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 500\n";
-    let servers = vec![format!("127.0.0.1:{redis_port}:1 s0")];
-    let proxy = Rampart::start(
-        &pool_yaml("alpha", port, directives, &servers),
-        &[port],
-        &[],
-    );
-    let mut conn = Conn::open(port);
+    let (proxy, port) = alpha_proxy(directives, &[redis_port]);
+    let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["SET", "all:k", "v"]), ok());
     server.kill();
     match conn.call_str(&["GET", "all:k"]) {
-        V::Error(text) => assert!(TRANSPORT_ERRORS.contains(&text.as_str()), "-{text}"),
+        Reply::Error(text) => assert!(TRANSPORT_ERRORS.contains(&text.as_str()), "-{text}"),
         other => panic!("GET on a dead server gave {other:?}"),
     }
     for _ in 0..5 {
@@ -1771,7 +1368,7 @@ fn all_servers_ejected_refuse_then_recover() {
             1
         ) >= 1
     );
-    let _back = redis_on(redis_port, dir.path());
+    let _back = Redis::start_on(redis_port, &[]);
     wait_until("the pool serves again", Duration::from_secs(8), || {
         conn.call_str(&["SET", "all:k", "w"]) == ok()
     });
@@ -1780,33 +1377,25 @@ fn all_servers_ejected_refuse_then_recover() {
 
 #[test]
 fn ejected_server_moves_its_keys_and_comes_back_when_restarted() {
-    let dir = tempfile::tempdir().unwrap();
     let others: Vec<Redis> = (0..2).map(|_| Redis::start(&[])).collect();
     let victim_port = free_port();
-    let mut victim = redis_on(victim_port, dir.path());
-    let port = free_port();
-    let servers = vec![
-        format!("127.0.0.1:{}:1 s0", others[0].port),
-        format!("127.0.0.1:{}:1 s1", others[1].port),
-        format!("127.0.0.1:{victim_port}:1 s2"),
-    ];
+    let mut victim = Redis::start_on(victim_port, &[]);
     let directives =
         "  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 1000\n";
-    let yaml = pool_yaml("alpha", port, directives, &servers);
-    let proxy = Rampart::start(&yaml, &[port], &[]);
+    let (proxy, port) = alpha_proxy(directives, &[others[0].port, others[1].port, victim_port]);
     let victim_keys = keys_by_shard(&proxy.config, "ej:", 6, 3).remove(2);
     let key = &victim_keys[0];
 
-    let mut conn = Conn::open(port);
+    let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["SET", key, "before"]), ok());
     assert_eq!(
-        Conn::open(victim_port).call_str(&["GET", key]),
+        Client::open(victim_port).call_str(&["GET", key]),
         bulk("before"),
         "{key} lives on s2"
     );
     victim.kill();
     match conn.call_str(&["GET", key]) {
-        V::Error(text) => assert!(
+        Reply::Error(text) => assert!(
             TRANSPORT_ERRORS.contains(&text.as_str()),
             "first request after the kill: -{text}"
         ),
@@ -1823,7 +1412,7 @@ fn ejected_server_moves_its_keys_and_comes_back_when_restarted() {
     }
     let stats = || proxy.stats();
     assert!(stat_reaching(stats, |s| pool_counter(s, "alpha", "server_ejects"), 1) >= 1);
-    let ejected_at = J::parse(&proxy.stats())
+    let ejected_at = Json::parse(&proxy.stats())
         .get("alpha")
         .get("s2")
         .get("server_ejected_at")
@@ -1834,7 +1423,7 @@ fn ejected_server_moves_its_keys_and_comes_back_when_restarted() {
         "server_ejected_at {ejected_at} is a recent time in µs (now {now})"
     );
 
-    let _restarted = redis_on(victim_port, dir.path());
+    let _restarted = Redis::start_on(victim_port, &[]);
     let mut round = 0;
     wait_until(
         "the restarted server to get its keys back",
@@ -1843,7 +1432,7 @@ fn ejected_server_moves_its_keys_and_comes_back_when_restarted() {
             round += 1;
             let value = format!("back-{round}");
             conn.call_str(&["SET", key, &value]) == ok()
-                && Conn::open(victim_port).call_str(&["GET", key]) == bulk(&value)
+                && Client::open(victim_port).call_str(&["GET", key]) == bulk(&value)
         },
     );
     assert_eq!(conn.call_str(&["GET", key]), bulk(format!("back-{round}")));
@@ -1891,7 +1480,7 @@ fn stats_document_has_nutcracker_layout_and_counts_requests() {
     let listen = [free_port(), free_port()];
     let yaml = stats_yaml(listen, [redis[0].port, redis[1].port, redis[2].port]);
     let proxy = Rampart::start(&yaml, &listen, &[]);
-    let mut conn = Conn::open(listen[0]);
+    let mut conn = Client::open(listen[0]);
     assert_eq!(conn.call_str(&["PING"]), pong());
 
     // Published every 100 ms: wait for the first publication that shows this client.
@@ -1903,7 +1492,7 @@ fn stats_document_has_nutcracker_layout_and_counts_requests() {
     let stats = proxy.stats();
     assert!(stats.ends_with("}\n"), "ends with a newline: {stats:?}");
     assert_valid_json(&stats);
-    let document = J::parse(&stats);
+    let document = Json::parse(&stats);
     assert_eq!(
         document.keys(),
         [
@@ -1918,10 +1507,10 @@ fn stats_document_has_nutcracker_layout_and_counts_requests() {
             "zeta"
         ]
     );
-    assert_eq!(*document.get("service"), J::Str("nutcracker".into()));
-    assert_eq!(*document.get("version"), J::Str("0.5.0".into()));
+    assert_eq!(*document.get("service"), Json::Str("nutcracker".into()));
+    assert_eq!(*document.get("version"), Json::Str("0.5.0".into()));
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(*document.get("source"), J::Str(hostname.trim().into()));
+    assert_eq!(*document.get("source"), Json::Str(hostname.trim().into()));
     assert!(document.get("uptime").num() < 60);
     let now = now_micros() as u64 / 1_000_000;
     assert!(document.get("timestamp").num().abs_diff(now) <= 5);
@@ -1977,46 +1566,44 @@ fn stats_document_has_nutcracker_layout_and_counts_requests() {
     for n in 0..10 {
         assert_eq!(conn.call_str(&["GET", &format!("st:{n}")]), bulk("v"));
     }
-    let requests = stat_reaching(
+    assert_stat(
         || proxy.stats(),
         |stats| servers_sum(stats, "zeta", "requests"),
         requests_before + 20,
+        "requests",
     );
-    assert_eq!(requests, requests_before + 20, "requests");
-    let responses = stat_reaching(
+    assert_stat(
         || proxy.stats(),
         |stats| servers_sum(stats, "zeta", "responses"),
         responses_before + 20,
+        "responses",
     );
-    assert_eq!(responses, responses_before + 20, "responses");
     // A 10-key MGET counts one request and one response per fragment (per server).
     let keys: Vec<String> = (0..10).map(|n| format!("st:{n}")).collect();
-    let mut servers = route_servers(&proxy.config, Some("zeta"), &keys);
+    let mut servers: Vec<String> = place(&proxy.config, Some("zeta"), &[], &keys)
+        .into_iter()
+        .map(|placed| placed.server)
+        .collect();
     servers.sort();
     servers.dedup();
     let mut mget = vec!["MGET"];
     mget.extend(keys.iter().map(String::as_str));
-    assert_eq!(conn.call_str(&mget), V::Array(Some(vec![bulk("v"); 10])));
+    assert_eq!(
+        conn.call_str(&mget),
+        Reply::Array(Some(vec![bulk("v"); 10]))
+    );
     let fragments = servers.len() as u64;
-    let requests = stat_reaching(
+    assert_stat(
         || proxy.stats(),
         |stats| servers_sum(stats, "zeta", "requests"),
         requests_before + 20 + fragments,
+        "requests after MGET",
     );
-    assert_eq!(
-        requests,
-        requests_before + 20 + fragments,
-        "requests after MGET"
-    );
-    let responses = stat_reaching(
+    assert_stat(
         || proxy.stats(),
         |stats| servers_sum(stats, "zeta", "responses"),
         responses_before + 20 + fragments,
-    );
-    assert_eq!(
-        responses,
-        responses_before + 20 + fragments,
-        "responses after MGET"
+        "responses after MGET",
     );
 
     let stats = proxy.stats();
@@ -2026,25 +1613,52 @@ fn stats_document_has_nutcracker_layout_and_counts_requests() {
     assert!(servers_sum(&stats, "zeta", "response_bytes") > 0);
 }
 
+/// rampart (with `extra` flags) and nutcracker side by side, both serving `stats_yaml` over
+/// the same three redis-servers.
+struct SideBySide {
+    rampart: Rampart,
+    rampart_listen: [u16; 2],
+    nutcracker: Nutcracker,
+    nutcracker_listen: [u16; 2],
+    _redis: Vec<Redis>,
+}
+
+impl SideBySide {
+    fn start(extra: &[&str]) -> SideBySide {
+        let redis: Vec<Redis> = (0..3).map(|_| Redis::start(&[])).collect();
+        let redis_ports = [redis[0].port, redis[1].port, redis[2].port];
+        let rampart_listen = [free_port(), free_port()];
+        let nutcracker_listen = [free_port(), free_port()];
+        let rampart = Rampart::start(
+            &stats_yaml(rampart_listen, redis_ports),
+            &rampart_listen,
+            extra,
+        );
+        let nutcracker = Nutcracker::start(
+            &stats_yaml(nutcracker_listen, redis_ports),
+            &nutcracker_listen,
+        );
+        SideBySide {
+            rampart,
+            rampart_listen,
+            nutcracker,
+            nutcracker_listen,
+            _redis: redis,
+        }
+    }
+}
+
 #[test]
 fn stats_document_matches_nutcracker_byte_layout() {
-    let redis: Vec<Redis> = (0..3).map(|_| Redis::start(&[])).collect();
-    let redis_ports = [redis[0].port, redis[1].port, redis[2].port];
-    let rampart_listen = [free_port(), free_port()];
-    let nutcracker_listen = [free_port(), free_port()];
-    let rampart = Rampart::start(
-        &stats_yaml(rampart_listen, redis_ports),
-        &rampart_listen,
-        &[],
-    );
-    let nutcracker = Nutcracker::start(
-        &stats_yaml(nutcracker_listen, redis_ports),
-        &nutcracker_listen,
-    );
+    let SideBySide {
+        rampart,
+        nutcracker,
+        ..
+    } = &SideBySide::start(&[]);
 
     let ours = rampart.stats();
-    let theirs = stats_at(nutcracker.stats_port);
-    let (ours_doc, theirs_doc) = (J::parse(&ours), J::parse(&theirs));
+    let theirs = nutcracker.stats();
+    let (ours_doc, theirs_doc) = (Json::parse(&ours), Json::parse(&theirs));
     assert_eq!(ours_doc.keys(), theirs_doc.keys(), "top-level keys");
     for pool in ["ab", "zeta"] {
         assert_eq!(
@@ -2075,18 +1689,18 @@ fn stats_document_matches_nutcracker_byte_layout() {
 
 /// Every number in the document by its path, but uptime, timestamp and `fragments` (which
 /// nutcracker never counts and rampart does, deliberately).
-fn counters(document: &J) -> Vec<(String, u64)> {
-    fn walk(prefix: &str, value: &J, out: &mut Vec<(String, u64)>) {
+fn counters(document: &Json) -> Vec<(String, u64)> {
+    fn walk(prefix: &str, value: &Json, out: &mut Vec<(String, u64)>) {
         for (key, value) in value.entries() {
             let path = format!("{prefix}/{key}");
             match value {
-                J::Num(number) => {
+                Json::Num(number) => {
                     if !["uptime", "timestamp", "fragments"].contains(&key.as_str()) {
                         out.push((path, *number));
                     }
                 }
-                J::Obj(_) => walk(&path, value, out),
-                J::Str(_) => {}
+                Json::Obj(_) => walk(&path, value, out),
+                Json::Str(_) => {}
             }
         }
     }
@@ -2097,7 +1711,7 @@ fn counters(document: &J) -> Vec<(String, u64)> {
 
 /// The same requests on both pools of a proxy: single-key and split commands, then QUIT.
 fn stats_traffic(listen: [u16; 2]) {
-    let mut conn = Conn::open(listen[0]);
+    let mut conn = Client::open(listen[0]);
     for n in 0..10 {
         let key = format!("par:{n}");
         assert_eq!(conn.call_str(&["SET", &key, &format!("value {n}")]), ok());
@@ -2109,46 +1723,40 @@ fn stats_traffic(listen: [u16; 2]) {
     let keys: Vec<String> = (0..10).map(|n| format!("par:{n}")).collect();
     let mut mget = vec!["MGET"];
     mget.extend(keys.iter().map(String::as_str));
-    assert!(matches!(conn.call_str(&mget), V::Array(Some(items)) if items.len() == 10));
+    assert!(matches!(conn.call_str(&mget), Reply::Array(Some(items)) if items.len() == 10));
     assert_eq!(
         conn.call_str(&["DEL", "par:1", "par:2", "par:nope"]),
-        V::Int(2)
+        Reply::Integer(2)
     );
     assert_eq!(conn.call_str(&["GET", "par:nope"]), nil());
     // QUIT: rampart says +OK, nutcracker just closes.
     conn.send(&[b"QUIT"]);
-    if let Ok(reply) = conn.read() {
+    if let Ok(reply) = conn.read_reply() {
         assert_eq!(reply, ok());
         assert!(conn.closed_by_peer());
     }
-    let mut other = Conn::open(listen[1]);
+    let mut other = Client::open(listen[1]);
     assert_eq!(other.call_str(&["SET", "par:ab", "1"]), ok());
     assert_eq!(other.call_str(&["GET", "par:ab"]), bulk("1"));
 }
 
 #[test]
 fn stats_counters_match_nutcracker_for_the_same_traffic() {
-    let redis: Vec<Redis> = (0..3).map(|_| Redis::start(&[])).collect();
-    let redis_ports = [redis[0].port, redis[1].port, redis[2].port];
-    let rampart_listen = [free_port(), free_port()];
-    let nutcracker_listen = [free_port(), free_port()];
-    let rampart = Rampart::start(
-        &stats_yaml(rampart_listen, redis_ports),
-        &rampart_listen,
-        &["--workers", "1"],
-    );
-    let nutcracker = Nutcracker::start(
-        &stats_yaml(nutcracker_listen, redis_ports),
-        &nutcracker_listen,
-    );
-    stats_traffic(rampart_listen);
-    stats_traffic(nutcracker_listen);
+    let SideBySide {
+        rampart,
+        rampart_listen,
+        nutcracker,
+        nutcracker_listen,
+        ..
+    } = &SideBySide::start(&["--workers", "1"]);
+    stats_traffic(*rampart_listen);
+    stats_traffic(*nutcracker_listen);
     let mut last = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         last = (
-            counters(&J::parse(&rampart.stats())),
-            counters(&J::parse(&stats_at(nutcracker.stats_port))),
+            counters(&Json::parse(&rampart.stats())),
+            counters(&Json::parse(&nutcracker.stats())),
         );
         if last.0 == last.1 {
             break;
@@ -2173,89 +1781,29 @@ fn stats_counters_match_nutcracker_for_the_same_traffic() {
 // 9. Signals.
 // ---------------------------------------------------------------------------------------------
 
-/// rampart started by this test, to see its exit status.
-struct Proxy {
-    child: Child,
+/// rampart (at its default verbosity) serving `alpha_yaml` over one redis-server on a free
+/// port, writing its pid file; not waited for.
+struct WithPidFile {
+    proxy: Rampart,
+    port: u16,
+    pid_file: PathBuf,
+    /// Holds the pid file.
+    _dir: tempfile::TempDir,
 }
 
-impl Proxy {
-    /// rampart on one pool over `redis_port`, logging to `dir/rampart.log`, once it answers.
-    fn start(dir: &Path, port: u16, redis_port: u16, stats_port: u16, extra: &[&str]) -> Proxy {
-        let mut proxy = Proxy::spawn(dir, port, redis_port, stats_port, extra);
-        wait_until("rampart listening", Duration::from_secs(10), || {
-            assert!(proxy.child.try_wait().unwrap().is_none(), "rampart exited");
-            pings(port)
-        });
-        proxy
-    }
-
-    /// Whether the process has handlers for all these signals (SigCgt in /proc).
-    fn catches(&self, signals: &[libc::c_int]) -> bool {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let caught = status
-            .lines()
-            .find_map(|line| line.strip_prefix("SigCgt:"))
-            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-            .unwrap_or(0);
-        signals
-            .iter()
-            .all(|&signal| caught & (1 << (signal - 1)) != 0)
-    }
-
-    /// rampart on one pool over `redis_port`, logging to `dir/rampart.log`.
-    fn spawn(dir: &Path, port: u16, redis_port: u16, stats_port: u16, extra: &[&str]) -> Proxy {
-        let config = dir.join("rampart.yml");
-        fs::write(
-            &config,
-            pool_yaml("alpha", port, "", &[format!("127.0.0.1:{redis_port}:1 s0")]),
-        )
-        .unwrap();
-        Proxy {
-            child: Command::new(rampart_bin())
-                .arg("-c")
-                .arg(&config)
-                .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
-                .arg("-o")
-                .arg(dir.join("rampart.log"))
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start rampart"),
+impl WithPidFile {
+    fn spawn(redis_port: u16) -> WithPidFile {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let pid_file = dir.path().join("rampart.pid");
+        let pid_arg = pid_file.to_str().unwrap();
+        let proxy = Rampart::spawn(&alpha_yaml(port, "", &[redis_port]), &["-p", pid_arg]);
+        WithPidFile {
+            proxy,
+            port,
+            pid_file,
+            _dir: dir,
         }
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for rampart") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rampart still running after {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
-        assert_eq!(
-            unsafe { libc::kill(pid, signal) },
-            0,
-            "kill({pid}, {signal})"
-        );
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -2270,40 +1818,43 @@ fn wait_for_log(log: &Path, text: &str) {
 #[test]
 fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
     let redis = Redis::start(&["--enable-debug-command", "local"]);
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let log: PathBuf = dir.path().join("rampart.log");
-    let pid_file = dir.path().join("rampart.pid");
-    let stats_port = free_port();
-    let pid_arg = pid_file.to_str().unwrap();
-    let mut proxy = Proxy::start(dir.path(), port, redis.port, stats_port, &["-p", pid_arg]);
+    let WithPidFile {
+        mut proxy,
+        port,
+        pid_file,
+        _dir,
+    } = WithPidFile::spawn(redis.port);
+    proxy.wait_listening(&[port]);
+    let log = proxy.log.clone();
     assert_eq!(
         fs::read_to_string(&pid_file).unwrap().trim(),
-        proxy.child.id().to_string(),
+        proxy.pid().to_string(),
         "pid file"
     );
 
-    let mut conn = Conn::open(port);
+    let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["SET", "sig:k", "v"]), ok());
     // rampart may serve before its handlers exist (see `signals_right_after_start_are_handled`);
     // this test is about what the handlers do.
     wait_until("signal handlers installed", Duration::from_secs(5), || {
-        proxy.catches(&[libc::SIGHUP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGTERM])
+        proxy
+            .process()
+            .catches(&[libc::SIGHUP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGTERM])
     });
 
-    proxy.signal(libc::SIGTTIN);
+    proxy.process().signal(libc::SIGTTIN);
     wait_for_log(&log, "SIGTTIN");
-    proxy.signal(libc::SIGTTOU);
+    proxy.process().signal(libc::SIGTTOU);
     wait_for_log(&log, "SIGTTOU");
     // SIGHUP reopens the log: after logrotate moved it away, a new file appears.
-    let rotated = dir.path().join("rampart.log.1");
+    let rotated = proxy.dir.path().join("rampart.log.1");
     fs::rename(&log, &rotated).unwrap();
-    proxy.signal(libc::SIGHUP);
+    proxy.process().signal(libc::SIGHUP);
     wait_for_log(&rotated, "SIGHUP");
     wait_until("a new log file", Duration::from_secs(5), || log.exists());
 
     // Requests in flight behind a sleeping backend when SIGTERM arrives.
-    let mut sleeper = Conn::open(redis.port);
+    let mut sleeper = Client::open(redis.port);
     sleeper.send(&[b"DEBUG", b"SLEEP", b"1.5"]);
     wait_until("redis-server blocked", Duration::from_secs(2), || {
         redis_is_blocked(redis.port)
@@ -2320,26 +1871,26 @@ fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
     let writer = conn.send_in_background(&commands);
     let forwarded = 1 + commands.len() as u64;
     stat_reaching(
-        || stats_at(stats_port),
+        || proxy.stats(),
         |stats| servers_sum(stats, "alpha", "requests"),
         forwarded,
     );
     assert!(redis_is_blocked(redis.port), "still in flight");
-    proxy.signal(libc::SIGTERM);
+    proxy.process().signal(libc::SIGTERM);
     for (index, (command, want)) in commands.iter().zip(&wanted).enumerate() {
-        let got = conn.read().unwrap_or_else(|error| {
+        let got = conn.read_reply().unwrap_or_else(|error| {
             panic!("in-flight reply {index} to `{}`: {error}", show(command))
         });
         assert_eq!(&got, want, "in-flight reply {index} to `{}`", show(command));
     }
     writer.join().unwrap().unwrap();
     assert!(conn.closed_by_peer(), "client closed after its replies");
-    let status = proxy.wait_exit(Duration::from_secs(10));
+    let status = proxy.process().wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
     assert!(!pid_file.exists(), "pid file removed");
     wait_for_log(&log, "SIGTERM");
     assert!(
-        Conn::try_open(port, Duration::from_secs(1)).is_err(),
+        Client::connect_with_timeout(port, Duration::from_secs(1)).is_err(),
         "no longer listening"
     );
 }
@@ -2351,27 +1902,27 @@ fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
 fn signals_right_after_start_are_handled() {
     let redis = Redis::start(&[]);
     for attempt in 0..10 {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let pid_file = dir.path().join("rampart.pid");
-        let pid_arg = pid_file.to_str().unwrap();
-        let mut proxy = Proxy::spawn(dir.path(), port, redis.port, free_port(), &["-p", pid_arg]);
+        let WithPidFile {
+            mut proxy,
+            port,
+            pid_file,
+            _dir,
+        } = WithPidFile::spawn(redis.port);
         // Signal as soon as the pid file names the process (a tight poll: wait_until's 20 ms
         // steps would let any start-up race go unnoticed).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !fs::read_to_string(&pid_file)
-            .is_ok_and(|pid| pid.trim() == proxy.child.id().to_string())
+        while !fs::read_to_string(&pid_file).is_ok_and(|pid| pid.trim() == proxy.pid().to_string())
         {
             assert!(Instant::now() < deadline, "no pid file");
             std::thread::yield_now();
         }
-        proxy.signal(libc::SIGHUP);
-        let log = dir.path().join("rampart.log");
+        proxy.process().signal(libc::SIGHUP);
+        let log = proxy.log.clone();
         wait_until(
             &format!("SIGHUP logged (attempt {attempt})"),
             Duration::from_secs(5),
             || {
-                if let Some(status) = proxy.child.try_wait().unwrap() {
+                if let Some(status) = proxy.process().exit_status() {
                     panic!("attempt {attempt}: SIGHUP right after start ended rampart: {status}");
                 }
                 fs::read_to_string(&log).is_ok_and(|text| text.contains("SIGHUP"))
@@ -2384,19 +1935,24 @@ fn signals_right_after_start_are_handled() {
 #[test]
 fn sigint_stops_cleanly_too() {
     let redis = Redis::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let pid_file = dir.path().join("rampart.pid");
-    let pid_arg = pid_file.to_str().unwrap();
-    let mut proxy = Proxy::start(dir.path(), port, redis.port, free_port(), &["-p", pid_arg]);
-    let mut conn = Conn::open(port);
+    let WithPidFile {
+        mut proxy,
+        port,
+        pid_file,
+        _dir,
+    } = WithPidFile::spawn(redis.port);
+    proxy.wait_listening(&[port]);
+    let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["SET", "int:k", "v"]), ok());
     wait_until("signal handlers installed", Duration::from_secs(5), || {
-        proxy.catches(&[libc::SIGINT])
+        proxy.process().catches(&[libc::SIGINT])
     });
-    proxy.signal(libc::SIGINT);
+    proxy.process().signal(libc::SIGINT);
     assert!(conn.closed_by_peer(), "idle client closed");
-    assert_eq!(proxy.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    assert_eq!(
+        proxy.process().wait_exit(Duration::from_secs(10)).code(),
+        Some(0)
+    );
     assert!(!pid_file.exists(), "pid file removed");
-    wait_for_log(&dir.path().join("rampart.log"), "SIGINT");
+    wait_for_log(&proxy.log, "SIGINT");
 }

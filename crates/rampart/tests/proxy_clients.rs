@@ -8,17 +8,16 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{Commands, Value};
-use support::process::{Rampart, Redis, pool_yaml};
-use support::resp::{Client, Reply};
-use support::{free_port, rampart_bin, wait_until};
+use support::process::{Rampart, Redis, pool_yaml, run_within};
+use support::resp::{Client, Reply, bulk};
+use support::route::place;
+use support::{free_port, wait_until};
 
 /// Keys the redis-py suite uses for its multi-key checks (`MULTI` in the script).
 const PY_MULTI_KEYS: usize = 12;
@@ -75,9 +74,10 @@ impl Pool {
 
     /// Index of the backend each key is placed on, as `rampart route` says.
     fn shards_of(&self, keys: &[Vec<u8>]) -> Vec<usize> {
-        route(&self.proxy.config, keys)
+        place(&self.proxy.config, None, &[], keys)
             .into_iter()
-            .map(|(_, address)| {
+            .map(|placed| {
+                let address = placed.address;
                 self.backends
                     .iter()
                     .position(|backend| address == format!("127.0.0.1:{}", backend.port))
@@ -119,53 +119,6 @@ impl Pool {
     }
 }
 
-/// `rampart route -c CONFIG` with `keys` on stdin: (server name, host:port) per key, in order.
-fn route(config: &Path, keys: &[Vec<u8>]) -> Vec<(String, String)> {
-    let mut child = Command::new(rampart_bin())
-        .arg("route")
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rampart route");
-    let mut input = Vec::new();
-    for key in keys {
-        assert!(!key.contains(&b'\n'), "a routed key cannot hold a newline");
-        input.extend_from_slice(key);
-        input.push(b'\n');
-    }
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("rampart route output");
-    writer.join().unwrap().expect("write keys to rampart route");
-    assert!(
-        output.status.success(),
-        "rampart route failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<&[u8]> = output
-        .stdout
-        .split(|&byte| byte == b'\n')
-        .filter(|line| !line.is_empty())
-        .collect();
-    assert_eq!(lines.len(), keys.len(), "one route line per key");
-    lines
-        .iter()
-        .zip(keys)
-        .map(|(line, key)| {
-            let fields: Vec<&[u8]> = line.rsplitn(3, |&byte| byte == b'\t').collect();
-            assert_eq!(fields.len(), 3, "key<TAB>name<TAB>address: {line:?}");
-            assert_eq!(fields[2], key.as_slice(), "route echoes the key first");
-            (
-                String::from_utf8_lossy(fields[1]).into_owned(),
-                String::from_utf8_lossy(fields[0]).into_owned(),
-            )
-        })
-        .collect()
-}
-
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
@@ -181,40 +134,13 @@ fn run_python(script: &str, args: &[String], limit: Duration) {
 /// Runs `python3 tests/clients/SCRIPT ARGS...`, killing it after `limit`; its output unless it
 /// exits 0.
 fn try_python(script: &str, args: &[String], limit: Duration) -> Result<(), String> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stdout_path = dir.path().join("stdout");
-    let stderr_path = dir.path().join("stderr");
-    let mut child = Command::new("python3")
-        .arg(clients_dir().join(script))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&stdout_path).unwrap())
-        .stderr(fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("python3 is installed (scripts/test installs it with redis-py)");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for python3") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
-    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let outcome = match status {
-        Some(status) if status.success() => return Ok(()),
-        Some(status) => format!("failed ({status})"),
-        None => format!("did not finish within {limit:?}"),
-    };
-    Err(format!(
-        "python3 {script} {} {outcome}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}",
-        args.join(" ")
-    ))
+    run_within(
+        Command::new("python3")
+            .arg(clients_dir().join(script))
+            .args(args),
+        limit,
+    )
+    .map(drop)
 }
 
 /// The redis-py suite against a fresh three-shard pool, with `protocol` (`default`, 2 or 3).
@@ -366,10 +292,11 @@ fn redis_rs_basics(connection: &mut redis::Connection, pool: &Pool) {
     assert_eq!(after, "PONG", "the connection keeps working after an error");
 }
 
-#[test]
-fn redis_rs_resp2() {
+/// A redis-rs connection (`query` in its URL) to a fresh three-shard pool, once it has passed
+/// the basics, with the pool and how redis-rs read HGETALL of a two-field hash.
+fn redis_rs_connected(query: &str) -> (Pool, redis::Connection, Value) {
     let pool = Pool::three_shards();
-    let client = redis::Client::open(pool.url("")).unwrap();
+    let client = redis::Client::open(pool.url(query)).unwrap();
     let mut connection = client.get_connection().unwrap();
     redis_rs_basics(&mut connection, &pool);
 
@@ -380,31 +307,28 @@ fn redis_rs_resp2() {
         .arg("rs:h")
         .query(&mut connection)
         .unwrap();
+    (pool, connection, raw)
+}
+
+/// `CLIENT INFO` of a redis-rs connection.
+fn client_info(connection: &mut redis::Connection) -> String {
+    redis::cmd("CLIENT").arg("INFO").query(connection).unwrap()
+}
+
+#[test]
+fn redis_rs_resp2() {
+    let (_pool, mut connection, raw) = redis_rs_connected("");
     assert!(
         matches!(&raw, Value::Array(items) if items.len() == 4),
         "HGETALL is a flat array in RESP2: {raw:?}"
     );
-    let resp: String = redis::cmd("CLIENT")
-        .arg("INFO")
-        .query(&mut connection)
-        .unwrap();
+    let resp = client_info(&mut connection);
     assert!(resp.contains("resp=2"), "{resp}");
 }
 
 #[test]
 fn redis_rs_resp3() {
-    let pool = Pool::three_shards();
-    let client = redis::Client::open(pool.url("?protocol=resp3")).unwrap();
-    let mut connection = client.get_connection().unwrap();
-    redis_rs_basics(&mut connection, &pool);
-
-    let _: () = connection
-        .hset_multiple("rs:h", &[("f1", "v1"), ("f2", "v2")])
-        .unwrap();
-    let raw: Value = redis::cmd("HGETALL")
-        .arg("rs:h")
-        .query(&mut connection)
-        .unwrap();
+    let (_pool, mut connection, raw) = redis_rs_connected("?protocol=resp3");
     assert!(
         matches!(&raw, Value::Map(entries) if entries.len() == 2),
         "HGETALL is a map in RESP3: {raw:?}"
@@ -442,16 +366,13 @@ fn redis_rs_resp3() {
         Value::Array(vec![Value::Nil, Value::Nil, Value::Nil]),
         "MGET of non-string and missing keys gives RESP3 nulls"
     );
-    let resp: String = redis::cmd("CLIENT")
-        .arg("INFO")
-        .query(&mut connection)
-        .unwrap();
+    let resp = client_info(&mut connection);
     assert!(resp.contains("resp=3"), "{resp}");
 }
 
 /// Reads `connected_clients` from the proxy's INFO.
 fn proxy_connected_clients(client: &mut Client) -> u64 {
-    match client.call(&[b"INFO", b"clients"]).unwrap() {
+    match client.call(&[b"INFO", b"clients"]) {
         Reply::Bulk(Some(text)) => String::from_utf8_lossy(&text)
             .lines()
             .find_map(|line| line.strip_prefix("connected_clients:"))
@@ -632,20 +553,14 @@ fn readme_seed_scenario_places_a_and_b_on_different_servers() {
     assert_eq!(redis_cli(pool.port, &["set", "{b}1", "b1"]), "OK\n");
     assert_eq!(first.keys(0), vec![b"{a}1".to_vec()], "first server");
     assert_eq!(second.keys(0), vec![b"{b}1".to_vec()], "second server");
-    assert_eq!(
-        first.client().call(&[b"GET", b"{a}1"]).unwrap(),
-        Reply::Bulk(Some(b"a1".to_vec()))
-    );
-    assert_eq!(
-        second.client().call(&[b"GET", b"{b}1"]).unwrap(),
-        Reply::Bulk(Some(b"b1".to_vec()))
-    );
+    assert_eq!(first.client().call(&[b"GET", b"{a}1"]), bulk("a1"));
+    assert_eq!(second.client().call(&[b"GET", b"{b}1"]), bulk("b1"));
     assert_eq!(redis_cli(pool.port, &["get", "{a}1"]), "a1\n");
     assert_eq!(redis_cli(pool.port, &["get", "{b}1"]), "b1\n");
 
-    let routes = route(&pool.proxy.config, &[b"{a}1".to_vec(), b"{b}1".to_vec()]);
-    assert_eq!(routes[0].1, format!("127.0.0.1:{}", first.port));
-    assert_eq!(routes[1].1, format!("127.0.0.1:{}", second.port));
+    let routes = place(&pool.proxy.config, None, &[], &["{a}1", "{b}1"]);
+    assert_eq!(routes[0].address, format!("127.0.0.1:{}", first.port));
+    assert_eq!(routes[1].address, format!("127.0.0.1:{}", second.port));
 }
 
 /// Keys for the placement checks: plain, tagged, non-ASCII and non-UTF-8, long and empty-tag.
@@ -676,10 +591,10 @@ fn keys_land_where_route_says(pool: &Pool, keys: &[Vec<u8>]) {
                 command.push(key);
                 command.push(key);
             }
-            assert!(client.call(&command).unwrap().is_ok(), "MSET batch {index}");
+            assert!(client.call(&command).is_ok(), "MSET batch {index}");
         } else {
             for key in batch {
-                assert!(client.call(&[b"SET", key, key]).unwrap().is_ok());
+                assert!(client.call(&[b"SET", key, key]).is_ok());
             }
         }
     }

@@ -6,17 +6,19 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::support::process::{Guarded, Nutcracker, Rampart, pings, pool_yaml, stats_at};
+use crate::support::process::{Guarded, Nutcracker, Rampart, Redis, pings, pool_yaml};
 use crate::support::resp::{Client, Reply};
-use crate::support::{free_port, rampart_bin, wait_until};
+use crate::support::route::place;
+use crate::support::stats::server_counter;
+use crate::support::{free_port, wait_until};
 
 /// Keys written before the failover and read back during and after it.
 pub const DATA_KEYS: usize = 500;
@@ -36,7 +38,7 @@ const SETUP_LIMIT: Duration = Duration::from_secs(20);
 /// Connects, sends one command, returns the reply.
 pub fn try_call(port: u16, args: &[&str]) -> io::Result<Reply> {
     let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
-    Client::connect(port)?.call(&args)
+    Client::connect(port)?.try_call(&args)
 }
 
 pub fn call(port: u16, args: &[&str]) -> Reply {
@@ -109,84 +111,45 @@ pub fn value_of(key: &str) -> String {
 // redis-server
 // ------------------------------------------------------------------------------------------
 
-/// A redis-server without persistence, on a given or free loopback port.
-pub struct Node {
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-    process: Guarded,
+/// Flags of every redis-server here: diskless replication without delay, so that a replica
+/// syncs at once.
+const REPLICATION: [&str; 4] = [
+    "--repl-diskless-sync",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+
+/// A redis-server (master unless `extra` says otherwise) on a free port.
+pub fn node(extra: &[&str]) -> Redis {
+    node_on(free_port(), extra)
 }
 
-impl Node {
-    pub fn start(extra: &[&str]) -> Node {
-        Node::start_on(free_port(), extra)
-    }
+/// A redis-server on `port` (also to bring a killed master back on its old port).
+pub fn node_on(port: u16, extra: &[&str]) -> Redis {
+    Redis::start_on(port, &[&REPLICATION[..], extra].concat())
+}
 
-    /// Starts a plain master on `port` (also to bring a killed master back on its old port).
-    pub fn start_on(port: u16, extra: &[&str]) -> Node {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let process = Guarded::spawn(
-            Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .args(["--repl-diskless-sync", "yes"])
-                .args(["--repl-diskless-sync-delay", "0"])
-                .arg("--dir")
-                .arg(dir.path())
-                .args(extra),
-            &dir.path().join("redis.log"),
-        );
-        let mut node = Node { port, dir, process };
-        wait_until(
-            &format!("redis-server on {port}"),
-            Duration::from_secs(10),
-            || {
-                assert!(
-                    !node.process.has_exited(),
-                    "redis-server on {port} exited:\n{}",
-                    node.log()
-                );
-                pings(port)
-            },
-        );
-        node
-    }
+/// A replica of the master on `master`, waited for until its link is up.
+pub fn replica_of(master: u16) -> Redis {
+    let master = master.to_string();
+    let node = node(&["--replicaof", "127.0.0.1", &master]);
+    wait_link_up(&node, &master);
+    node
+}
 
-    /// A replica of the master on `master`, waited for until its link is up.
-    pub fn replica_of(master: u16) -> Node {
-        let master = master.to_string();
-        let node = Node::start(&["--replicaof", "127.0.0.1", &master]);
-        node.wait_link_up(&master);
-        node
-    }
-
-    /// Waits until this server replicates from `master` with its link up.
-    pub fn wait_link_up(&self, master: &str) {
-        wait_until(
-            &format!("replica {} linked to {master}", self.port),
-            SETUP_LIMIT,
-            || {
-                let info = info(self.port, &["replication"]);
-                info.get("role").map(String::as_str) == Some("slave")
-                    && info.get("master_port").map(String::as_str) == Some(master)
-                    && info.get("master_link_status").map(String::as_str) == Some("up")
-            },
-        );
-    }
-
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
-    }
-
-    pub fn get(&self, key: &str) -> Option<String> {
-        match call(self.port, &["GET", key]) {
-            Reply::Bulk(value) => value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-            other => panic!("GET {key} on {} gave {other:?}", self.port),
-        }
-    }
+/// Waits until `node` replicates from `master` with its link up.
+pub fn wait_link_up(node: &Redis, master: &str) {
+    wait_until(
+        &format!("replica {} linked to {master}", node.port),
+        SETUP_LIMIT,
+        || {
+            let info = info(node.port, &["replication"]);
+            info.get("role").map(String::as_str) == Some("slave")
+                && info.get("master_port").map(String::as_str) == Some(master)
+                && info.get("master_link_status").map(String::as_str) == Some("up")
+        },
+    );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -287,16 +250,15 @@ impl Sentinel {
 
     fn wait_pings(&mut self) {
         let port = self.port;
-        wait_until(
+        let (dir, restarts) = (self.dir.path(), self.restarts);
+        self.process.wait_ready(
             &format!("redis-sentinel on {port}"),
-            Duration::from_secs(10),
+            || pings(port),
             || {
-                assert!(
-                    !self.process.has_exited(),
+                format!(
                     "redis-sentinel on {port} exited:\n{}",
-                    self.log()
-                );
-                pings(port)
+                    sentinel_log(dir, restarts)
+                )
             },
         );
     }
@@ -315,13 +277,7 @@ impl Sentinel {
     }
 
     pub fn log(&self) -> String {
-        (0..=self.restarts)
-            .map(|run| {
-                fs::read_to_string(self.dir.path().join(format!("sentinel.{run}.log")))
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\n--- restarted ---\n")
+        sentinel_log(self.dir.path(), self.restarts)
     }
 
     /// `SENTINEL get-master-addr-by-name`'s port.
@@ -431,6 +387,14 @@ impl Sentinel {
     }
 }
 
+/// The logs of every run of a sentinel, in order.
+fn sentinel_log(dir: &Path, restarts: usize) -> String {
+    (0..=restarts)
+        .map(|run| fs::read_to_string(dir.join(format!("sentinel.{run}.log"))).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n--- restarted ---\n")
+}
+
 pub fn wait_sentinels_ready(sentinels: &[Sentinel]) {
     for sentinel in sentinels {
         let limit = Instant::now() + SETUP_LIMIT;
@@ -464,8 +428,8 @@ pub const SHARD_NAMES: [&str; 2] = ["shardA", "shardB"];
 /// One shard: its first master and, maybe, a replica (the one Sentinel will promote).
 pub struct Shard {
     pub name: String,
-    pub master: Node,
-    pub replica: Option<Node>,
+    pub master: Redis,
+    pub replica: Option<Redis>,
 }
 
 /// Starts the shards (with a replica where asked), replicas linked.
@@ -474,8 +438,8 @@ pub fn start_shards(with_replica: &[bool]) -> Vec<Shard> {
         .iter()
         .zip(SHARD_NAMES)
         .map(|(&replica, name)| {
-            let master = Node::start(&[]);
-            let replica = replica.then(|| Node::replica_of(master.port));
+            let master = node(&[]);
+            let replica = replica.then(|| replica_of(master.port));
             Shard {
                 name: name.to_string(),
                 master,
@@ -496,6 +460,14 @@ pub fn monitors_of(shards: &[Shard]) -> Vec<Monitor> {
         .collect()
 }
 
+/// The shards' first masters as pool servers, named after their Sentinel master names.
+fn shard_servers(shards: &[Shard]) -> Vec<String> {
+    shards
+        .iter()
+        .map(|shard| format!("127.0.0.1:{}:1 {}", shard.master.port, shard.name))
+        .collect()
+}
+
 /// The rampart config: ketama over the shards, named after their Sentinel master names.
 pub fn rampart_yaml(
     port: u16,
@@ -510,11 +482,7 @@ pub fn rampart_yaml(
     for sentinel in sentinels {
         directives.push_str(&format!("   - 127.0.0.1:{sentinel}\n"));
     }
-    let servers: Vec<String> = shards
-        .iter()
-        .map(|shard| format!("127.0.0.1:{}:1 {}", shard.master.port, shard.name))
-        .collect();
-    pool_yaml("alpha", port, &directives, &servers)
+    pool_yaml("alpha", port, &directives, &shard_servers(shards))
 }
 
 /// nutcracker's config for the same shards (no Sentinel; ejection as twemproxy users set it).
@@ -522,11 +490,7 @@ pub fn nutcracker_yaml(port: u16, shards: &[Shard]) -> String {
     let directives = "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n  \
                       auto_eject_hosts: true\n  server_failure_limit: 1\n  \
                       server_retry_timeout: 2000\n";
-    let servers: Vec<String> = shards
-        .iter()
-        .map(|shard| format!("127.0.0.1:{}:1 {}", shard.master.port, shard.name))
-        .collect();
-    pool_yaml("alpha", port, directives, &servers)
+    pool_yaml("alpha", port, directives, &shard_servers(shards))
 }
 
 /// Which shard (index into SHARD_NAMES) each key lives on, from `rampart route`.
@@ -541,43 +505,15 @@ impl Routes {
     pub fn of(config: &Path) -> Routes {
         let data: Vec<String> = (0..DATA_KEYS).map(|index| format!("k:{index}")).collect();
         let writes: Vec<String> = (0..WRITE_KEYS).map(|index| format!("w:{index}")).collect();
-        let mut input = String::new();
-        for key in data.iter().chain(&writes) {
-            input.push_str(key);
-            input.push('\n');
-        }
-        let mut child = Command::new(rampart_bin())
-            .arg("route")
-            .arg("-c")
-            .arg(config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run rampart route");
-        let mut stdin = child.stdin.take().expect("route stdin");
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let output = child.wait_with_output().expect("rampart route output");
-        writer
-            .join()
-            .expect("writer")
-            .expect("write keys to rampart route");
-        assert!(
-            output.status.success(),
-            "rampart route failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let shard_of: HashMap<String, usize> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|line| {
-                let mut columns = line.split('\t');
-                let key = columns.next().expect("key column").to_string();
-                let server = columns.next().expect("server column");
+        let all: Vec<&String> = data.iter().chain(&writes).collect();
+        let shard_of: HashMap<String, usize> = place(config, None, &[], &all)
+            .into_iter()
+            .map(|placed| {
                 let shard = SHARD_NAMES
                     .iter()
-                    .position(|name| *name == server)
-                    .unwrap_or_else(|| panic!("unknown server in route output: {line}"));
-                (key, shard)
+                    .position(|name| *name == placed.server)
+                    .unwrap_or_else(|| panic!("unknown server in route output: {placed:?}"));
+                (String::from_utf8(placed.key).unwrap(), shard)
             })
             .collect();
         let data: Vec<(String, usize)> = data
@@ -623,8 +559,7 @@ pub fn write_data(port: u16, routes: &Routes) {
         .collect();
     let replies = Client::connect(port)
         .expect("connect to the proxy")
-        .pipeline(&commands)
-        .expect("write the data keys");
+        .pipeline(&commands);
     assert!(
         replies.iter().all(Reply::is_ok),
         "writing the data keys: {replies:?}"
@@ -640,8 +575,7 @@ pub fn unreadable_data(port: u16, routes: &Routes) -> Vec<(String, Reply)> {
         .collect();
     let replies = Client::connect(port)
         .expect("connect to the proxy")
-        .pipeline(&commands)
-        .expect("read the data keys");
+        .pipeline(&commands);
     routes
         .data
         .iter()
@@ -756,11 +690,7 @@ impl Cluster {
 
     /// A sentinel counter (`failovers`, `sdown`, `sdown_cleared`, `odown`) of a shard.
     pub fn sentinel_stat(&self, shard: usize, counter: &str) -> u64 {
-        stat_of(
-            &stats_at(self.rampart.stats_port),
-            SHARD_NAMES[shard],
-            counter,
-        )
+        server_counter(&self.rampart.stats(), "alpha", SHARD_NAMES[shard], counter)
     }
 
     /// rampart's log, the last lines, for failure messages.
@@ -810,24 +740,6 @@ pub fn majority_master(sentinels: &[Sentinel], name: &str) -> Option<u16> {
         .find(|port| answers.iter().filter(|other| *other == port).count() * 2 > answers.len())
 }
 
-/// A server's counter in a stats JSON document (`"name": {... "counter":N ...}`).
-pub fn stat_of(stats: &str, server: &str, counter: &str) -> u64 {
-    let start = stats
-        .find(&format!("\"{server}\": {{"))
-        .unwrap_or_else(|| panic!("no server {server} in stats: {stats}"));
-    let body = &stats[start..];
-    let body = &body[..body.find('}').unwrap_or(body.len())];
-    let at = body
-        .find(&format!("\"{counter}\":"))
-        .unwrap_or_else(|| panic!("no {counter} for {server} in stats: {body}"));
-    body[at + counter.len() + 3..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .expect("a number")
-}
-
 /// Starts nutcracker in front of the shards (for the baseline).
 pub fn start_nutcracker(shards: &[Shard]) -> (Nutcracker, u16) {
     let port = free_port();
@@ -863,6 +775,16 @@ pub struct Event {
     pub shard: usize,
     pub key: String,
     pub outcome: Outcome,
+}
+
+impl Event {
+    /// A successful SET to `shard` that started at or after `since`.
+    pub fn is_write_ok(&self, shard: usize, since: Instant) -> bool {
+        self.kind == Kind::Set
+            && self.shard == shard
+            && self.started >= since
+            && self.outcome == Outcome::Ok
+    }
 }
 
 /// One client alternating GETs of random data keys and SETs of fresh `w:<n>` keys (shard A,
@@ -907,12 +829,7 @@ impl Load {
             .lock()
             .unwrap()
             .iter()
-            .find(|event| {
-                event.kind == Kind::Set
-                    && event.shard == shard
-                    && event.started >= since
-                    && event.outcome == Outcome::Ok
-            })
+            .find(|event| event.is_write_ok(shard, since))
             .map(|event| event.finished)
     }
 
@@ -992,14 +909,14 @@ fn run_load(port: u16, routes: &Routes, stop: &AtomicBool, events: &Mutex<Vec<Ev
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let (key, shard) = &routes.data[(seed % routes.data.len() as u64) as usize];
-            let result = connection.call(&[b"GET", key.as_bytes()]);
+            let result = connection.try_call(&[b"GET", key.as_bytes()]);
             (Kind::Get, *shard, key.clone(), result)
         } else {
             let shard = (turn / 2) % routes.writes.len();
             let keys = &routes.writes[shard];
             let key = keys[next[shard] % keys.len()].clone();
             next[shard] += 1;
-            let result = connection.call(&[b"SET", key.as_bytes(), value_of(&key).as_bytes()]);
+            let result = connection.try_call(&[b"SET", key.as_bytes(), value_of(&key).as_bytes()]);
             (Kind::Set, shard, key, result)
         };
         let outcome = match (&result, kind) {
@@ -1069,12 +986,7 @@ impl Report {
     pub fn written_since(&self, shard: usize, since: Instant) -> Vec<String> {
         self.events
             .iter()
-            .filter(|event| {
-                event.kind == Kind::Set
-                    && event.shard == shard
-                    && event.started >= since
-                    && event.outcome == Outcome::Ok
-            })
+            .filter(|event| event.is_write_ok(shard, since))
             .map(|event| event.key.clone())
             .collect()
     }

@@ -1,9 +1,14 @@
-//! Test support: real redis-server and nutcracker processes on free loopback ports, a raw
-//! RESP client, and polling with deadlines. Every process is killed by PID when dropped.
+//! Test support shared by every test binary: free loopback ports, polling with deadlines and
+//! the binary under test here; real server processes (`process`), the raw RESP client
+//! (`resp`), `rampart route` (`route`) and the stats document (`stats`) in their modules. Every process is killed by PID
+//! when dropped. Each test binary compiles this module on its own and uses part of it, hence
+//! the `allow(dead_code)`.
 #![allow(dead_code)]
 
 pub mod process;
 pub mod resp;
+pub mod route;
+pub mod stats;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -1,10 +1,13 @@
-//! Real server processes for tests: redis-server and nutcracker, each in its own temporary
-//! directory, on ports chosen at start, killed by PID (never by name) when dropped.
+//! Processes for tests: real redis-server, nutcracker and rampart servers, each in its own
+//! temporary directory, on ports chosen at start (or given, to restart one where it was),
+//! killed by PID (never by name) when dropped; and one-shot programs run to completion, with
+//! input on stdin or within a time limit.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::resp::{Client, Reply};
 use super::{free_port, wait_until};
@@ -36,8 +39,67 @@ impl Guarded {
         let _ = self.child.wait();
     }
 
+    /// The exit status, once the process has ended.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait for a child process")
+    }
+
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Polls `ready` (waiting for `what`) for up to 10 s, failing at once, with `exited()` as
+    /// the message, if the process ends first.
+    pub fn wait_ready(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut() -> bool,
+        exited: impl Fn() -> String,
+    ) {
+        wait_until(what, Duration::from_secs(10), || {
+            assert!(!self.has_exited(), "{}", exited());
+            ready()
+        });
+    }
+
+    /// Waits for the process to end by itself, failing after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exit_status() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} still running after {limit:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (kill(2)) to the process, which must not have been reaped.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.pid()).unwrap();
+        // SAFETY: kill(2) on the pid of a child this test started and has not reaped.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "kill({pid}, {signal})"
+        );
+    }
+
+    /// Whether the process has handlers for all these signals (SigCgt in /proc).
+    pub fn catches(&self, signals: &[libc::c_int]) -> bool {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        signals
+            .iter()
+            .all(|&signal| caught & (1 << (signal - 1)) != 0)
     }
 }
 
@@ -50,7 +112,7 @@ impl Drop for Guarded {
 /// Answers PING on this loopback port (+PONG, or -NOAUTH from a server with a password).
 pub fn pings(port: u16) -> bool {
     Client::connect(port)
-        .and_then(|mut client| client.call(&[b"PING"]))
+        .and_then(|mut client| client.try_call(&[b"PING"]))
         .map(|reply| match reply {
             Reply::Status(status) => status == "PONG",
             Reply::Error(error) => error.starts_with("NOAUTH"),
@@ -59,7 +121,7 @@ pub fn pings(port: u16) -> bool {
         .unwrap_or(false)
 }
 
-/// A redis-server on a free loopback port, without persistence.
+/// A redis-server on a loopback port, without persistence.
 pub struct Redis {
     pub port: u16,
     pub dir: tempfile::TempDir,
@@ -67,22 +129,33 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// A redis-server on a free port.
     pub fn start(extra: &[&str]) -> Redis {
+        Redis::start_on(free_port(), extra)
+    }
+
+    /// A redis-server on `port` (also to bring a killed one back where it was, empty).
+    pub fn start_on(port: u16, extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let process = Guarded::spawn(
+        let log = dir.path().join("redis.log");
+        let mut process = Guarded::spawn(
             Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
                 .arg(dir.path())
                 .args(extra),
-            &dir.path().join("redis.log"),
+            &log,
         );
-        wait_until(
+        process.wait_ready(
             &format!("redis-server on {port}"),
-            Duration::from_secs(10),
             || pings(port),
+            || {
+                format!(
+                    "redis-server on {port} exited:\n{}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                )
+            },
         );
         Redis { port, dir, process }
     }
@@ -91,20 +164,28 @@ impl Redis {
         Client::connect(self.port).expect("connect to redis-server")
     }
 
+    /// kill -9.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// The value of `key` in database 0, as text.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match self.client().call(&[b"GET", key.as_bytes()]) {
+            Reply::Bulk(value) => value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+            other => panic!("GET {key} on {} gave {other:?}", self.port),
+        }
     }
 
     /// Every key in database `db`.
     pub fn keys(&self, db: u32) -> Vec<Vec<u8>> {
         let mut client = self.client();
-        assert!(
-            client
-                .call(&[b"SELECT", db.to_string().as_bytes()])
-                .unwrap()
-                .is_ok()
-        );
-        match client.call(&[b"KEYS", b"*"]).unwrap() {
+        assert!(client.call(&[b"SELECT", db.to_string().as_bytes()]).is_ok());
+        match client.call(&[b"KEYS", b"*"]) {
             Reply::Array(Some(items)) => items
                 .into_iter()
                 .map(|item| match item {
@@ -149,13 +230,10 @@ impl Nutcracker {
             &dir.path().join("nutcracker.out"),
         );
         for &port in listen_ports {
-            wait_until(
+            process.wait_ready(
                 &format!("nutcracker on {port}"),
-                Duration::from_secs(10),
-                || {
-                    assert!(!process.has_exited(), "nutcracker exited; config:\n{yaml}");
-                    pings(port)
-                },
+                || pings(port),
+                || format!("nutcracker exited; config:\n{yaml}"),
             );
         }
         Nutcracker {
@@ -165,6 +243,11 @@ impl Nutcracker {
             process,
         }
     }
+
+    /// The stats JSON document.
+    pub fn stats(&self) -> String {
+        stats_at(self.stats_port)
+    }
 }
 
 /// rampart itself, serving a configuration, with its stats port on a free loopback port.
@@ -173,46 +256,62 @@ pub struct Rampart {
     pub stats_port: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
+    yaml: String,
     process: Guarded,
 }
 
 impl Rampart {
-    /// Starts rampart with `extra` flags and waits until every listen port answers PING
-    /// (pools with `redis_auth` answer -NOAUTH, which also proves it is up).
+    /// Starts rampart at verbosity 6 with `extra` flags and waits until every listen port
+    /// answers PING (pools with `redis_auth` answer -NOAUTH, which also proves it is up).
     pub fn start(yaml: &str, listen_ports: &[u16], extra: &[&str]) -> Rampart {
+        let mut flags = vec!["-v", "6"];
+        flags.extend_from_slice(extra);
+        let mut rampart = Rampart::spawn(yaml, &flags);
+        rampart.wait_listening(listen_ports);
+        rampart
+    }
+
+    /// Starts rampart on `yaml` with its stats port and log file and exactly these further
+    /// `flags`, without waiting for it.
+    pub fn spawn(yaml: &str, flags: &[&str]) -> Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
         fs::write(&config, yaml).expect("write rampart.yml");
         let stats_port = free_port();
         let log = dir.path().join("rampart.log");
-        let mut process = Guarded::spawn(
+        let process = Guarded::spawn(
             Command::new(super::rampart_bin())
                 .arg("-c")
                 .arg(&config)
-                .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1", "-v", "6"])
+                .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
                 .arg("-o")
                 .arg(&log)
-                .args(extra),
+                .args(flags),
             &dir.path().join("rampart.out"),
         );
-        for &port in listen_ports {
-            wait_until(
-                &format!("rampart on {port}"),
-                Duration::from_secs(10),
-                || {
-                    assert!(!process.has_exited(), "rampart exited; config:\n{yaml}");
-                    Client::connect(port)
-                        .and_then(|mut client| client.call(&[b"PING"]))
-                        .is_ok()
-                },
-            );
-        }
         Rampart {
             config,
             stats_port,
             dir,
             log,
+            yaml: yaml.to_string(),
             process,
+        }
+    }
+
+    /// Waits until every one of `ports` answers a PING, whatever the reply.
+    pub fn wait_listening(&mut self, ports: &[u16]) {
+        let yaml = &self.yaml;
+        for &port in ports {
+            self.process.wait_ready(
+                &format!("rampart on {port}"),
+                || {
+                    Client::connect(port)
+                        .and_then(|mut client| client.try_call(&[b"PING"]))
+                        .is_ok()
+                },
+                || format!("rampart exited; config:\n{yaml}"),
+            );
         }
     }
 
@@ -222,6 +321,11 @@ impl Rampart {
 
     pub fn has_exited(&mut self) -> bool {
         self.process.has_exited()
+    }
+
+    /// The process, to signal it or see how it ended.
+    pub fn process(&mut self) -> &mut Guarded {
+        &mut self.process
     }
 
     /// The stats JSON document.
@@ -252,4 +356,65 @@ pub fn pool_yaml(name: &str, port: u16, directives: &str, servers: &[String]) ->
         yaml.push_str(&format!("   - {server}\n"));
     }
     yaml
+}
+
+/// Runs `command` to completion with `stdin` as its input (written from another thread, so a
+/// large output cannot deadlock it) and its output captured.
+pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().expect("wait for the output");
+    writer
+        .join()
+        .expect("stdin writer")
+        .unwrap_or_else(|error| panic!("write the input of {command:?}: {error}"));
+    output
+}
+
+/// Runs `command` (its stdin empty), killing it after `limit`: its stdout if it exits 0, else
+/// what failed with its stderr and stdout.
+pub fn run_within(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stdout_path = dir.path().join("stdout");
+    let stderr_path = dir.path().join("stderr");
+    let shown: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| word.to_string_lossy().into_owned())
+        .collect();
+    let shown = shown.join(" ");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout_path).unwrap())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {shown} (is it installed?): {error}"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    let outcome = match status {
+        Some(status) if status.success() => return Ok(stdout),
+        Some(status) => format!("failed ({status})"),
+        None => format!("did not finish within {limit:?}"),
+    };
+    Err(format!(
+        "{shown} {outcome}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
+    ))
 }
