@@ -502,3 +502,145 @@ fn nutcracker_baseline_on_the_same_scenario() {
         routes.data_on(0)
     );
 }
+
+/// A node the sentinels still call the master has been demoted behind their back (it became
+/// a replica of another node): writes to it get `-READONLY`, which means they did not run.
+/// rampart must not pass that on: it re-checks the sentinels, holds the write within
+/// `failover_wait_ms`, and sends it to the master the sentinel names next.
+#[test]
+fn a_readonly_reply_is_resent_to_the_real_master_not_passed_on() {
+    let demoted = node(&[]);
+    let real = node(&[]);
+    let mut sentinels = Sentinel::start_group(&[vec![Monitor {
+        name: SHARD_NAMES[0].to_string(),
+        port: demoted.port,
+        replicas: Vec::new(),
+    }]]);
+    let sentinel = sentinels.remove(0);
+    let port = support::free_port();
+    let yaml = support::process::pool_yaml(
+        "alpha",
+        port,
+        &format!(
+            "  timeout: 1000\n  failover_wait_ms: 10000\n  sentinels:\n   - 127.0.0.1:{}\n",
+            sentinel.port
+        ),
+        &[format!("127.0.0.1:{}:1 {}", demoted.port, SHARD_NAMES[0])],
+    );
+    let rampart = support::process::Rampart::start(&yaml, &[port], &[]);
+    let mut client = Client::connect(port).unwrap();
+    assert!(client.call(&[b"SET", b"before", b"1"]).is_ok());
+
+    assert!(
+        call(
+            demoted.port,
+            &["REPLICAOF", "127.0.0.1", &real.port.to_string()]
+        )
+        .is_ok()
+    );
+    wait_until(
+        "the demoted node to sync as a replica",
+        Duration::from_secs(10),
+        || {
+            info(demoted.port, &["replication"])
+                .get("master_link_status")
+                .map(String::as_str)
+                == Some("up")
+        },
+    );
+    let writer = std::thread::spawn(move || client.call(&[b"SET", b"after", b"2"]));
+    wait_until(
+        "rampart to meet -READONLY and hold the write",
+        Duration::from_secs(10),
+        || rampart.log_text().contains("no longer a master"),
+    );
+    assert!(call(sentinel.port, &["SENTINEL", "REMOVE", SHARD_NAMES[0]]).is_ok());
+    let real_port = real.port.to_string();
+    let monitor = [
+        "SENTINEL",
+        "MONITOR",
+        SHARD_NAMES[0],
+        "127.0.0.1",
+        &real_port,
+        "1",
+    ];
+    assert!(call(sentinel.port, &monitor).is_ok());
+    let reply = writer.join().unwrap();
+    println!(
+        "READONLY re-send: the held write was answered {reply:?} by the sentinel's new master"
+    );
+    assert!(
+        reply.is_ok(),
+        "the write got {reply:?}; rampart log:\n{}",
+        rampart.log_text()
+    );
+    assert_eq!(
+        call(real.port, &["GET", "after"]),
+        Reply::Bulk(Some(b"2".to_vec())),
+        "the held write went to the node the sentinel names now"
+    );
+}
+
+/// A manual `SENTINEL FAILOVER` demotes a live master: until rampart follows the switch, writes
+/// that reach the demoted node get `-READONLY`. Those requests did not run, so rampart must
+/// re-check the sentinels and re-send them to the promoted replica: a client never sees
+/// `-READONLY`, and no read is wrong. (Sentinel also kills the old master's client
+/// connections when it demotes it, so a request in flight on it may get a connection error.)
+#[test]
+fn a_demoted_masters_readonly_never_reaches_the_client() {
+    let cluster = Cluster::start(Options::default());
+    let promoted = cluster.shards[0].replica.as_ref().unwrap().port;
+    let load = Load::start(cluster.port, &cluster.routes);
+    load.run_for(Duration::from_millis(300));
+    let switched_at = Instant::now();
+    assert!(
+        call(
+            cluster.sentinels[0].port,
+            &["SENTINEL", "FAILOVER", SHARD_NAMES[0]]
+        )
+        .is_ok()
+    );
+    wait_until(
+        "the sentinels to agree on the promoted replica",
+        Duration::from_secs(15),
+        || cluster.sentinel_master(0) == Some(promoted),
+    );
+    let agreed_at = Instant::now();
+    let recovery = load.wait_recovery(0, agreed_at, || cluster.log_tail());
+    load.run_for(Duration::from_secs(1));
+    let report = load.stop();
+    let readonly: Vec<_> = report
+        .errors()
+        .into_iter()
+        .filter(|event| matches!(&event.outcome, failover_support::Outcome::Error(text) if text.contains("READONLY")))
+        .collect();
+    let resent = cluster
+        .rampart
+        .log_text()
+        .matches("no longer a master")
+        .count();
+    println!(
+        "manual failover: a write to the shard succeeded {:.2} s after the sentinels agreed, \
+         {} client errors out of {} requests, {} wrong answers; rampart re-sent after -READONLY \
+         {resent} time(s)",
+        recovery.as_secs_f64(),
+        report.errors().len(),
+        report.requests(),
+        report.wrong().len()
+    );
+    assert!(
+        readonly.is_empty(),
+        "-READONLY reached the client:\n{}",
+        Report::describe(&readonly, switched_at)
+    );
+    assert!(
+        report.wrong().is_empty(),
+        "wrong answers:\n{}",
+        Report::describe(&report.wrong(), switched_at)
+    );
+    assert!(
+        report.errors().len() <= 1,
+        "errors:\n{}",
+        Report::describe(&report.errors(), switched_at)
+    );
+}
