@@ -13,12 +13,31 @@ pub mod stats;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-/// A loopback TCP port that was free a moment ago (the OS picks it).
+/// Where test ports come from: below Linux's ephemeral range (32768 and up), so an outgoing
+/// connection never takes a port a test is about to listen on.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback TCP port that is free now and that no other call in this test binary has
+/// handed out. Each test binary starts at its own offset (from its pid), so binaries running
+/// one after another rarely meet either.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("the OS hands out a free loopback port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id() * 97 % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = TEST_PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}");
 }
 
 /// Polls `ready` every 20 ms until it returns true, panicking with `what` after `limit`.

@@ -233,7 +233,11 @@ impl Nutcracker {
             process.wait_ready(
                 &format!("nutcracker on {port}"),
                 || pings(port),
-                || format!("nutcracker exited; config:\n{yaml}"),
+                || {
+                    let log =
+                        fs::read_to_string(dir.path().join("nutcracker.log")).unwrap_or_default();
+                    format!("nutcracker exited; its log:\n{log}\nconfig:\n{yaml}")
+                },
             );
         }
         Nutcracker {
