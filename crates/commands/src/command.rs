@@ -80,6 +80,9 @@ pub enum LocalCommand {
     Command,
     /// `INFO [section ...]`: the proxy's own view.
     Info,
+    /// `SCRIPT LOAD | EXISTS | FLUSH`: sent to every shard, so EVALSHA finds the script
+    /// wherever its keys live.
+    Script,
 }
 
 /// An option word inside a command's arguments, and how many values follow it.

@@ -32,7 +32,7 @@ const DATABASES: &str = "the database is chosen per pool in the proxy configurat
 /// Reason given for MIGRATE.
 const MIGRATE: &str = "keys are placed by the proxy; moving them between servers would lose them";
 /// Reason given for SCRIPT and FUNCTION.
-const SCRIPTS: &str = "scripts and functions must be loaded on every server directly";
+const SCRIPTS: &str = "functions must be loaded on every server directly";
 /// Reason given for RESET.
 const RESET: &str = "the proxy keeps the connection state; reconnect instead";
 
@@ -426,7 +426,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(plain("save", 1), ADMIN),
     refuse(read("scan", -2, NO_KEY), KEYSPACE),
     read("scard", 2, KEY),
-    refuse(plain("script", -2), SCRIPTS),
+    local("script", -2, LocalCommand::Script),
     read("sdiff", -2, ALL_KEYS),
     write("sdiffstore", -3, ALL_KEYS),
     local("select", 2, LocalCommand::Select),
@@ -622,6 +622,7 @@ mod tests {
                 ("info", LocalCommand::Info),
                 ("ping", LocalCommand::Ping),
                 ("quit", LocalCommand::Quit),
+                ("script", LocalCommand::Script),
                 ("select", LocalCommand::Select),
             ]
         );
@@ -647,7 +648,7 @@ mod tests {
             "scan",
             "flushall",
             "config",
-            "script",
+            "function",
             "cluster",
             "readonly",
             "migrate",

@@ -642,3 +642,25 @@ fn keys_land_where_route_says_modula() {
     );
     keys_land_where_route_says(&pool, &placement_keys(("[", "]")));
 }
+
+/// redis-py's `register_script` objects and SCRIPT LOAD/EXISTS/FLUSH: SCRIPT goes to every
+/// shard, so EVALSHA finds its script on whichever shard its key lives.
+#[test]
+fn redis_py_scripts_run_on_every_shard() {
+    let pool = Pool::three_shards();
+    let candidates: Vec<Vec<u8>> = (0..60)
+        .map(|index| format!("script:{index}").into_bytes())
+        .collect();
+    let shards = pool.shards_of(&candidates);
+    let mut keys = Vec::new();
+    for shard in 0..3 {
+        let index = shards
+            .iter()
+            .position(|&owner| owner == shard)
+            .expect("a key on every shard");
+        keys.push(String::from_utf8(candidates[index].clone()).unwrap());
+    }
+    let mut args = vec![pool.port.to_string()];
+    args.extend(keys);
+    run_python("redis_py_scripts.py", &args, Duration::from_secs(30));
+}

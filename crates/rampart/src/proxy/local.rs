@@ -1,5 +1,5 @@
 //! Commands the proxy answers itself: PING, ECHO, QUIT, HELLO, AUTH, CLIENT, SELECT, COMMAND
-//! and INFO. Together they cover the connection handshakes of redis-py, redis-rs, node-redis,
+//! and INFO, and SCRIPT, which it sends to every shard. Together they cover the connection handshakes of redis-py, redis-rs, node-redis,
 //! Jedis, Lettuce and go-redis. Pure logic over the connection's state; no I/O.
 
 use bytes::BytesMut;
@@ -28,6 +28,19 @@ pub enum Outcome {
     /// INFO: the proxy's sections are in the output buffer; the keyspace must be summed over
     /// the shards and appended.
     InfoWithKeyspace,
+    /// The request goes, as it is, to every shard; the replies combine as said.
+    Broadcast(Broadcast),
+}
+
+/// How the replies of a request sent to every shard combine.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Broadcast {
+    /// Every shard must give the same reply (SCRIPT LOAD's SHA1).
+    SameReply,
+    /// Arrays of 0/1, one per argument: 1 only where every shard says 1 (SCRIPT EXISTS).
+    AllSayYes,
+    /// `+OK` once every shard said it (SCRIPT FLUSH).
+    AllOk,
 }
 
 /// Facts about the running proxy that INFO reports.
@@ -85,6 +98,45 @@ pub fn answer(
             Outcome::Replied
         }
         LocalCommand::Info => info(args, state, facts, out),
+        LocalCommand::Script => script(args, out),
+    }
+}
+
+/// SCRIPT LOAD, EXISTS and FLUSH go to every shard (EVALSHA runs on the shard of its keys);
+/// the other subcommands act on one server's running script and are refused.
+fn script(args: &dyn Arguments, out: &mut BytesMut) -> Outcome {
+    let subcommand = args.get(1).to_ascii_uppercase();
+    let flush_mode = args.count() == 2
+        || (args.count() == 3
+            && [&b"ASYNC"[..], b"SYNC"]
+                .iter()
+                .any(|mode| args.get(2).eq_ignore_ascii_case(mode)));
+    match subcommand.as_slice() {
+        b"LOAD" if args.count() == 3 => Outcome::Broadcast(Broadcast::SameReply),
+        b"EXISTS" if args.count() >= 3 => Outcome::Broadcast(Broadcast::AllSayYes),
+        b"FLUSH" if flush_mode => Outcome::Broadcast(Broadcast::AllOk),
+        b"LOAD" | b"EXISTS" | b"FLUSH" => {
+            encode::error_fmt(
+                out,
+                b"ERR",
+                format_args!(
+                    "wrong number of arguments for 'script|{}' command",
+                    String::from_utf8_lossy(&subcommand).to_ascii_lowercase()
+                ),
+            );
+            Outcome::Replied
+        }
+        _ => {
+            encode::error_fmt(
+                out,
+                b"ERR",
+                format_args!(
+                    "SCRIPT {} is not supported by rampart: only LOAD, EXISTS and FLUSH, which go to every shard",
+                    String::from_utf8_lossy(&subcommand)
+                ),
+            );
+            Outcome::Replied
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! keyspace summed over every shard. The first error among the fragments is the reply, except
 //! for INFO, which sums the shards that answered so clients' connect-time INFO still works.
 
+use super::local::Broadcast;
 use bytes::{Bytes, BytesMut};
 use rampart_protocol::{Protocol, ReplyType, elements, encode, is_ok_status, parse_integer_reply};
 
@@ -16,6 +17,8 @@ pub enum MergeKind {
     AllOk,
     /// INFO: the proxy's own sections, then the keyspace summed over the shards.
     Info { local: Bytes, protocol: Protocol },
+    /// A request sent to every shard (SCRIPT).
+    Broadcast(Broadcast),
 }
 
 /// A split request waiting for its fragments.
@@ -69,6 +72,20 @@ impl Merging {
                     unexpected(&mut out, "+OK");
                 }
             }
+            MergeKind::Broadcast(Broadcast::SameReply) => {
+                if replies.windows(2).all(|pair| pair[0] == pair[1]) {
+                    return Bytes::clone(replies.first().copied().unwrap_or(&Bytes::new()));
+                }
+                unexpected(&mut out, "the same reply from every shard");
+            }
+            MergeKind::Broadcast(Broadcast::AllOk) => {
+                if replies.iter().all(|reply| is_ok_status(reply)) {
+                    encode::simple_string(&mut out, b"OK");
+                } else {
+                    unexpected(&mut out, "+OK");
+                }
+            }
+            MergeKind::Broadcast(Broadcast::AllSayYes) => all_say_yes(&mut out, &replies),
             MergeKind::Info { local, protocol } => {
                 let mut text = local.to_vec();
                 let answered: Vec<&Bytes> = replies
@@ -113,6 +130,31 @@ fn merge_values(out: &mut BytesMut, key_fragments: &[u16], replies: &[&Bytes]) {
     encode::array_header(out, values.len());
     for value in values {
         out.extend_from_slice(value);
+    }
+}
+
+/// SCRIPT EXISTS over the shards: 1 where every shard has the script, else 0.
+fn all_say_yes(out: &mut BytesMut, replies: &[&Bytes]) {
+    let mut answers: Option<Vec<bool>> = None;
+    for reply in replies {
+        let Some(elements) = elements(reply) else {
+            return unexpected(out, "an array of 0 and 1");
+        };
+        let these: Vec<bool> = elements
+            .map(|range| parse_integer_reply(&reply[range]) == Some(1))
+            .collect();
+        answers = Some(match answers {
+            None => these,
+            Some(known) if known.len() == these.len() => {
+                known.iter().zip(&these).map(|(a, b)| *a && *b).collect()
+            }
+            Some(_) => return unexpected(out, "one answer per script"),
+        });
+    }
+    let answers = answers.unwrap_or_default();
+    encode::array_header(out, answers.len());
+    for answer in answers {
+        encode::integer(out, i64::from(answer));
     }
 }
 

@@ -18,7 +18,7 @@ use rampart_protocol::{RequestFrame, RequestParser, encode};
 use tokio::io::Interest;
 use tokio::sync::watch;
 
-use super::local::{self, ConnectionState, Outcome, ProxyFacts};
+use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::{MergeKind, Merging};
 use super::reply_queue::{Part, ReplyQueue, Slot};
 use super::router::PoolRouter;
@@ -272,14 +272,12 @@ impl Session {
         match decision {
             Decision::Done => self.input.advance(length),
             Decision::Forward(server) => {
-                let request = if frame.is_inline() {
-                    encode::request(&mut self.scratch, frame.args(&self.input));
-                    self.input.advance(length);
-                    self.scratch.split().freeze()
-                } else {
-                    self.input.split_to(length).freeze()
-                };
+                let request = self.take_request(frame);
                 self.forward(server, request);
+            }
+            Decision::Broadcast(broadcast) => {
+                let request = self.take_request(frame);
+                self.fan_out(request, MergeKind::Broadcast(broadcast));
             }
             Decision::Split(command, merge) => {
                 self.split(frame, command, merge);
@@ -289,6 +287,19 @@ impl Session {
                 self.fan_out_info();
                 self.input.advance(length);
             }
+        }
+    }
+
+    /// Consumes the request's bytes from the input, as they arrived (inline requests are
+    /// re-encoded as RESP for the server).
+    fn take_request(&mut self, frame: &RequestFrame<'_>) -> Bytes {
+        let length = frame.byte_len();
+        if frame.is_inline() {
+            encode::request(&mut self.scratch, frame.args(&self.input));
+            self.input.advance(length);
+            self.scratch.split().freeze()
+        } else {
+            self.input.split_to(length).freeze()
         }
     }
 
@@ -396,6 +407,7 @@ impl Session {
                 Decision::Done
             }
             Outcome::InfoWithKeyspace => Decision::Info,
+            Outcome::Broadcast(broadcast) => Decision::Broadcast(broadcast),
         }
     }
 
@@ -488,26 +500,37 @@ impl Session {
     /// INFO: the proxy's sections (already in `scratch`) plus the keyspace of every live shard.
     fn fan_out_info(&mut self) {
         let local = self.scratch.split().freeze();
-        let servers: Vec<usize> = (0..self.router.pool().servers.len())
-            .filter(|&server| self.router.is_live(server))
-            .collect();
+        encode::request(&mut self.scratch, [&b"INFO"[..], b"keyspace"]);
+        let request = self.scratch.split().freeze();
         let kind = MergeKind::Info {
             local,
             protocol: self.state.protocol,
         };
+        self.fan_out(request, kind);
+    }
+
+    /// Sends `request` to every live shard and merges their replies in one slot. With no
+    /// live shard the reply is nutcracker's `-ERR Connection refused` (INFO still gives the
+    /// proxy's own sections).
+    fn fan_out(&mut self, request: Bytes, kind: MergeKind) {
+        let servers: Vec<usize> = (0..self.router.pool().servers.len())
+            .filter(|&server| self.router.is_live(server))
+            .collect();
         let seq = self.queue.push(Slot::Merging(Box::new(Merging::new(
             kind,
             servers.len().max(1),
         ))));
         if servers.is_empty() {
-            self.queue
-                .complete(seq, Part::Fragment(0), Bytes::from_static(b"$0\r\n\r\n"));
+            self.router.forward_error();
+            self.queue.complete(
+                seq,
+                Part::Fragment(0),
+                Bytes::from_static(b"-ERR Connection refused\r\n"),
+            );
         }
         for (fragment, server) in servers.into_iter().enumerate() {
-            encode::request(&mut self.scratch, [&b"INFO"[..], b"keyspace"]);
-            let request = self.scratch.split().freeze();
             self.router.backend(server, self.state.protocol).send(
-                request,
+                request.clone(),
                 &self.queue,
                 seq,
                 Part::Fragment(fragment as u16),
@@ -525,4 +548,6 @@ enum Decision {
     Split(&'static Command, Merge),
     /// INFO with the keyspace summed over the shards.
     Info,
+    /// Send the request to every shard (SCRIPT LOAD/EXISTS/FLUSH).
+    Broadcast(Broadcast),
 }
