@@ -52,7 +52,7 @@ const NUMBER: &str = "a number (decimal digits)";
 const BOOL: &str = "true or false";
 
 /// Every directive, nutcracker 0.5.0's in its own order, then rampart's.
-static DIRECTIVES: [Directive; 19] = [
+static DIRECTIVES: [Directive; 20] = [
     Directive {
         name: "listen",
         expected: "\"host:port\" or \"/path/to/socket [permissions]\"",
@@ -225,6 +225,12 @@ static DIRECTIVES: [Directive; 19] = [
         apply: |pool, this, value| number(&mut pool.failover_wait_ms, this.name, value),
     },
     Directive {
+        name: "replica_reads",
+        expected: BOOL,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| boolean(&mut pool.replica_reads, this.name, value),
+    },
+    Directive {
         name: "sentinels",
         expected: "\"host:port\"",
         shape: Shape::RampartList,
@@ -329,6 +335,8 @@ pub(crate) struct PoolBuilder {
     pub server_failure_limit: Option<Setting<u32>>,
     /// rampart extension: how long requests wait for a new master during a failover.
     pub failover_wait_ms: Option<Setting<u32>>,
+    /// rampart extension: read-only commands may go to a replica while the master is down.
+    pub replica_reads: Option<Setting<bool>>,
     /// In config order.
     pub servers: Vec<Setting<Server>>,
     pub sentinels: Vec<SentinelAddr>,
@@ -358,6 +366,7 @@ impl PoolBuilder {
             server_retry_timeout: None,
             server_failure_limit: None,
             failover_wait_ms: None,
+            replica_reads: None,
             servers: Vec::new(),
             sentinels: Vec::new(),
             lists: Vec::new(),

@@ -254,6 +254,11 @@ pub enum ConfigErrorKind {
          pool's sentinels or remove it from pool {pool:?}"
     )]
     FailoverWaitWithoutSentinels { pool: String },
+    #[error(
+        "directive \"replica_reads\" only applies to a pool with \"sentinels:\" (replicas are \
+         learned from Sentinel); add the pool's sentinels or remove it from pool {pool:?}"
+    )]
+    ReplicaReadsWithoutSentinels { pool: String },
 
     // ---- listen ----
     #[error(

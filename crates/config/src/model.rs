@@ -56,6 +56,9 @@ pub struct Pool {
     /// rampart extension: with `sentinels:`, how long a request for a shard that has no master
     /// waits for Sentinel to promote one before it gets `-TRYAGAIN` (default 30000 ms).
     pub failover_wait_ms: u64,
+    /// rampart extension: with `sentinels:`, read-only commands for a shard whose master is
+    /// unreachable go to one of its replicas instead of waiting (default false).
+    pub replica_reads: bool,
     /// rampart extension: the Redis Sentinels that watch this pool's shards, in config order.
     pub sentinels: Vec<SentinelAddr>,
 }

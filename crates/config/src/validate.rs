@@ -67,6 +67,13 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             ConfigErrorKind::FailoverWaitWithoutSentinels { pool: builder.name },
         ));
     }
+    if let (Some(reads), true) = (&builder.replica_reads, builder.sentinels.is_empty()) {
+        return Err(Fault::directive(
+            reads.pos,
+            "replica_reads",
+            ConfigErrorKind::ReplicaReadsWithoutSentinels { pool: builder.name },
+        ));
+    }
     if builder.servers.is_empty() {
         return Err(Fault::directive(
             builder.pos,
@@ -118,6 +125,7 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             &builder.failover_wait_ms,
             DEFAULT_FAILOVER_WAIT_MS,
         )),
+        replica_reads: value_or(&builder.replica_reads, false),
         sentinels: builder.sentinels,
     };
     Ok(Checked {

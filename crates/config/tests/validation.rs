@@ -888,6 +888,27 @@ fn failover_wait_ms_extension() {
     assert_eq!(at(&error).0, 3);
 }
 
+#[test]
+fn replica_reads_extension() {
+    let with_sentinels = |extra: &str| {
+        format!(
+            "p:\n  listen: 127.0.0.1:1\n{extra}  sentinels:\n   - 127.0.0.1:26379\n  servers:\n   - a:1:1\n"
+        )
+    };
+    assert!(!ok(&with_sentinels("")).pools[0].replica_reads);
+    assert!(ok(&with_sentinels("  replica_reads: true\n")).pools[0].replica_reads);
+    let error = err(&with_sentinels("  replica_reads: yes\n"));
+    assert!(
+        matches!(error.kind, ConfigErrorKind::NotABool { .. }),
+        "{error}"
+    );
+    let error = err("p:\n  listen: 127.0.0.1:1\n  replica_reads: true\n  servers:\n   - a:1:1\n");
+    assert_eq!(
+        error.kind,
+        ConfigErrorKind::ReplicaReadsWithoutSentinels { pool: "p".into() }
+    );
+}
+
 // ---------------------------------------------------------------- errors and files
 
 #[test]

@@ -644,3 +644,61 @@ fn a_demoted_masters_readonly_never_reaches_the_client() {
         Report::describe(&report.errors(), switched_at)
     );
 }
+
+/// With `replica_reads: true`, once the shard's master is unreachable, reads of its keys are
+/// served by the replica Sentinel lists, at once, instead of waiting for the promotion; writes
+/// still wait for the new master and are never sent to the replica.
+#[test]
+fn replica_reads_serve_the_shard_while_its_master_is_down() {
+    let mut cluster = Cluster::start(Options {
+        replica_reads: true,
+        ..Options::default()
+    });
+    cluster.sentinels[0].wait_polled(2);
+    let old_master = cluster.shards[0].master.port;
+    let (key, _) = cluster
+        .routes
+        .data
+        .iter()
+        .find(|(_, shard)| *shard == 0)
+        .cloned()
+        .expect("a data key on shard A");
+    let expected = Reply::Bulk(Some(failover_support::value_of(&key).into_bytes()));
+    let mut client = Client::connect(cluster.port).unwrap();
+    assert_eq!(client.call(&[b"GET", key.as_bytes()]), expected);
+    let killed_at = cluster.kill_master(0);
+    let mut first_good_read = None;
+    let mut read_errors = 0;
+    while first_good_read.is_none() && killed_at.elapsed() < Duration::from_secs(5) {
+        match client.try_call(&[b"GET", key.as_bytes()]) {
+            Ok(reply) if reply == expected => first_good_read = Some(killed_at.elapsed()),
+            Ok(Reply::Error(_)) => read_errors += 1,
+            Ok(other) => panic!("GET during the outage gave a wrong answer {other:?}"),
+            Err(error) => panic!("the connection broke: {error}"),
+        }
+    }
+    let still_old = cluster.sentinel_master(0) == Some(old_master);
+    let served = first_good_read.expect("no read of the failed shard succeeded within 5 s");
+    println!(
+        "replica reads: a read of the failed shard succeeded {:.3} s after the kill ({read_errors} \
+         error replies first), while the sentinels still named the dead master: {still_old}",
+        served.as_secs_f64()
+    );
+    assert!(
+        still_old,
+        "the read was served only after the failover, not by the replica"
+    );
+    assert!(
+        read_errors <= 1,
+        "{read_errors} reads failed before the replica served them"
+    );
+    let write = client.call(&[
+        b"SET",
+        key.as_bytes(),
+        failover_support::value_of(&key).as_bytes(),
+    ]);
+    assert!(
+        write.is_ok(),
+        "a write during the outage got {write:?} (it must wait for the new master)"
+    );
+}

@@ -57,6 +57,8 @@ struct Waiter {
     /// Its bytes, kept in pools with sentinels to re-send it after `-READONLY`.
     request: Option<Bytes>,
     retried: bool,
+    /// A read-only command, which a replica may serve (`replica_reads`).
+    readonly: bool,
 }
 
 /// Why a connection ended.
@@ -118,9 +120,20 @@ struct State {
     head_partial: bool,
 }
 
+/// Which node of the shard a connection goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The shard's master (the configured server, or where Sentinel says it moved).
+    Master,
+    /// One of its replicas, for read-only commands while the master is unreachable
+    /// (`replica_reads`).
+    Replica,
+}
+
 pub struct Backend {
     server: usize,
     protocol: Protocol,
+    role: Role,
     router: Weak<PoolRouter>,
     state: RefCell<State>,
     wake: LocalNotify,
@@ -136,11 +149,18 @@ pub struct Backend {
 
 impl Backend {
     /// Creates the connection object and its task; it connects on the first request.
-    pub fn spawn(router: &Rc<PoolRouter>, server: usize, protocol: Protocol) -> Rc<Backend> {
+    pub fn spawn(
+        router: &Rc<PoolRouter>,
+        server: usize,
+        protocol: Protocol,
+        role: Role,
+    ) -> Rc<Backend> {
         let pool = router.pool();
+        let waits_for_master = role == Role::Master && !pool.sentinels.is_empty();
         let backend = Rc::new(Backend {
             server,
             protocol,
+            role,
             router: Rc::downgrade(router),
             state: RefCell::new(State {
                 waiters: VecDeque::new(),
@@ -151,8 +171,7 @@ impl Backend {
             moved: Cell::new(false),
             eager: Cell::new(false),
             failing: Cell::new(false),
-            failover_wait: (!pool.sentinels.is_empty())
-                .then(|| Duration::from_millis(pool.failover_wait_ms)),
+            failover_wait: waits_for_master.then(|| Duration::from_millis(pool.failover_wait_ms)),
         });
         tokio::task::spawn_local(Rc::clone(&backend).run());
         backend
@@ -160,6 +179,23 @@ impl Backend {
 
     /// Queues a client's request (or fragment); its reply will complete `seq` in `queue`.
     pub fn send(&self, request: Bytes, queue: &Rc<ReplyQueue>, seq: u64, part: Part) {
+        self.send_request(request, queue, seq, part, false);
+    }
+
+    /// Queues a read-only request, which a replica may serve while the master is down
+    /// (`replica_reads`).
+    pub fn send_read(&self, request: Bytes, queue: &Rc<ReplyQueue>, seq: u64) {
+        self.send_request(request, queue, seq, Part::Whole, true);
+    }
+
+    fn send_request(
+        &self,
+        request: Bytes,
+        queue: &Rc<ReplyQueue>,
+        seq: u64,
+        part: Part,
+        readonly: bool,
+    ) {
         let Some(router) = self.router.upgrade() else {
             return;
         };
@@ -182,11 +218,17 @@ impl Backend {
             failover_deadline: now.zip(self.failover_wait).map(|(now, wait)| now + wait),
             request: self.failover_wait.map(|_| request.clone()),
             retried: false,
+            readonly,
         });
         state.outbox.push_back(request);
         if state.outbox.len() == 1 {
             self.wake.notify();
         }
+    }
+
+    /// Whether its last connection attempt or connection failed (the shard's master may be down).
+    pub fn is_failing(&self) -> bool {
+        self.failing.get()
     }
 
     /// Connects now rather than on the first request.
@@ -232,7 +274,10 @@ impl Backend {
                 .timeout_ms
                 .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
             let deadline = Instant::now() + limit;
-            let address = router.address(self.server);
+            let address = match self.role {
+                Role::Master => router.address(self.server),
+                Role::Replica => router.replica_address(self.server),
+            };
             self.moved.set(false);
             let connected = match address {
                 ServerAddress::Tcp { host, port } => {
@@ -334,6 +379,39 @@ impl Backend {
         }
     }
 
+    /// With `replica_reads`, the read-only requests still waiting for this (failing) master
+    /// go to a replica instead, keeping their place in their clients' reply order.
+    fn hand_reads_to_replica(&self, router: &PoolRouter) {
+        if self.role != Role::Master || !router.pool().replica_reads {
+            return;
+        }
+        let Some(replica) = router.replica_for_read(self.server, self.protocol) else {
+            return;
+        };
+        let reads: Vec<(Waiter, Bytes)> = {
+            let mut state = self.state.borrow_mut();
+            let waiters = std::mem::take(&mut state.waiters);
+            let mut outbox = std::mem::take(&mut state.outbox);
+            let mut reads = Vec::new();
+            for waiter in waiters {
+                let bytes = outbox.pop_front();
+                match bytes {
+                    Some(bytes) if waiter.readonly => reads.push((waiter, bytes)),
+                    bytes => {
+                        state.waiters.push_back(waiter);
+                        state.outbox.extend(bytes);
+                    }
+                }
+            }
+            reads
+        };
+        for (waiter, bytes) in reads {
+            if let Target::Client { queue, seq, .. } = waiter.target {
+                replica.send_read(bytes, &queue, seq);
+            }
+        }
+    }
+
     /// What a request gets when its failover wait is over and the shard still has no master.
     fn no_master_reply(&self, router: &PoolRouter) -> Bytes {
         let name = &router.pool().servers[self.server].name;
@@ -393,6 +471,7 @@ impl Backend {
                     failover_deadline: None,
                     request: None,
                     retried: true,
+                    readonly: false,
                 },
             );
             state.outbox.push_front(bytes);
@@ -614,6 +693,7 @@ impl Backend {
                 }
             }
         }
+        self.hand_reads_to_replica(router);
         for (waiter, reply) in answered {
             if let Target::Client { queue, seq, part } = waiter.target {
                 router.forward_error();

@@ -11,7 +11,7 @@ use rampart_placement::Placement;
 use rampart_protocol::Protocol;
 
 use super::Shared;
-use super::backend::Backend;
+use super::backend::{Backend, Role};
 use crate::admin::catalog::{PoolStat, ServerStat};
 use crate::admin::stats::StatsTable;
 use crate::topology::TopologyEvent;
@@ -20,6 +20,8 @@ use crate::topology::TopologyEvent;
 struct ServerLinks {
     resp2: RefCell<Vec<Rc<Backend>>>,
     resp3: RefCell<Vec<Rc<Backend>>>,
+    /// One connection to a replica per protocol, for `replica_reads`.
+    replica: [RefCell<Option<Rc<Backend>>>; 2],
     next: Cell<usize>,
     failures: Cell<u32>,
 }
@@ -31,6 +33,7 @@ pub struct PoolRouter {
     placement: RefCell<Placement>,
     live: RefCell<Vec<bool>>,
     addresses: RefCell<Vec<ServerAddress>>,
+    replicas: RefCell<Vec<Vec<ServerAddress>>>,
     seen_generation: Cell<u64>,
     links: Vec<ServerLinks>,
     myself: Weak<PoolRouter>,
@@ -50,11 +53,13 @@ impl PoolRouter {
             placement: RefCell::new(view.placement.clone()),
             live: RefCell::new(view.live.clone()),
             addresses: RefCell::new(view.addresses.clone()),
+            replicas: RefCell::new(view.replicas.clone()),
             seen_generation: Cell::new(generation),
             links: (0..servers)
                 .map(|_| ServerLinks {
                     resp2: RefCell::new(Vec::new()),
                     resp3: RefCell::new(Vec::new()),
+                    replica: Default::default(),
                     next: Cell::new(0),
                     failures: Cell::new(0),
                 })
@@ -90,6 +95,17 @@ impl PoolRouter {
                         backend.retarget();
                     }
                 }
+            }
+            let mut replicas = self.replicas.borrow_mut();
+            for (server, (mine, latest)) in replicas.iter_mut().zip(&view.replicas).enumerate() {
+                if mine.first() != latest.first() {
+                    for link in &self.links[server].replica {
+                        if let Some(backend) = link.borrow().as_ref() {
+                            backend.retarget();
+                        }
+                    }
+                }
+                latest.clone_into(mine);
             }
             self.seen_generation.set(generation);
         }
@@ -133,13 +149,47 @@ impl PoolRouter {
                 .myself
                 .upgrade()
                 .expect("a router outlives its backends' callers");
-            let backend = Backend::spawn(&router, server, protocol);
+            let backend = Backend::spawn(&router, server, protocol, Role::Master);
             connections.push(Rc::clone(&backend));
             return backend;
         }
         let next = links.next.get();
         links.next.set(next.wrapping_add(1));
         Rc::clone(&connections[next % connections.len()])
+    }
+
+    /// Where read-only commands go while the shard's master is unreachable: its first healthy
+    /// replica (the master's address when Sentinel lists none).
+    pub fn replica_address(&self, server: usize) -> ServerAddress {
+        self.refresh();
+        let replicas = self.replicas.borrow();
+        match replicas[server].first() {
+            Some(replica) => replica.clone(),
+            None => self.addresses.borrow()[server].clone(),
+        }
+    }
+
+    /// For a read-only command: a connection to one of the shard's replicas when the pool has
+    /// `replica_reads`, the shard's master is unreachable, and Sentinel lists a replica.
+    pub fn replica_for_read(&self, server: usize, protocol: Protocol) -> Option<Rc<Backend>> {
+        let pool = self.pool();
+        let links = &self.links[server];
+        let master_failing = links
+            .resp2
+            .borrow()
+            .iter()
+            .chain(links.resp3.borrow().iter())
+            .any(|backend| backend.is_failing());
+        if !pool.replica_reads || !master_failing || self.replicas.borrow()[server].is_empty() {
+            return None;
+        }
+        let slot = &links.replica[usize::from(protocol == Protocol::Resp3)];
+        let mut replica = slot.borrow_mut();
+        if replica.is_none() {
+            let router = self.myself.upgrade()?;
+            *replica = Some(Backend::spawn(&router, server, protocol, Role::Replica));
+        }
+        replica.clone()
     }
 
     /// Whether `server` is in this worker's ring.

@@ -18,6 +18,7 @@ use rampart_protocol::{RequestFrame, RequestParser, encode};
 use tokio::io::Interest;
 use tokio::sync::watch;
 
+use super::backend::Backend;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::{MergeKind, Merging};
 use super::reply_queue::{Part, ReplyQueue, Slot};
@@ -271,9 +272,20 @@ impl Session {
         self.input = input;
         match decision {
             Decision::Done => self.input.advance(length),
-            Decision::Forward(server) => {
+            Decision::Forward(server, readonly) => {
                 let request = self.take_request(frame);
-                self.forward(server, request);
+                let seq = self.queue.push(Slot::Waiting);
+                let backend = self.router.backend(server, self.state.protocol);
+                if readonly {
+                    backend.send_read(request, &self.queue, seq);
+                } else {
+                    backend.send(request, &self.queue, seq, Part::Whole);
+                }
+            }
+            Decision::ForwardTo(backend) => {
+                let request = self.take_request(frame);
+                let seq = self.queue.push(Slot::Waiting);
+                backend.send_read(request, &self.queue, seq);
             }
             Decision::Broadcast(broadcast) => {
                 let request = self.take_request(frame);
@@ -377,7 +389,12 @@ impl Session {
                 }
             }
         }
-        Decision::Forward(server)
+        if command.readonly
+            && let Some(replica) = self.router.replica_for_read(server, self.state.protocol)
+        {
+            return Decision::ForwardTo(replica);
+        }
+        Decision::Forward(server, command.readonly)
     }
 
     /// Every server is ejected: nutcracker's reply.
@@ -409,16 +426,6 @@ impl Session {
             Outcome::InfoWithKeyspace => Decision::Info,
             Outcome::Broadcast(broadcast) => Decision::Broadcast(broadcast),
         }
-    }
-
-    fn forward(&mut self, server: usize, request: Bytes) {
-        let seq = self.queue.push(Slot::Waiting);
-        self.router.backend(server, self.state.protocol).send(
-            request,
-            &self.queue,
-            seq,
-            Part::Whole,
-        );
     }
 
     /// Sends one sub-request per server holding some of the keys, lower-case as nutcracker
@@ -542,8 +549,10 @@ impl Session {
 enum Decision {
     /// Answered locally (or refused); nothing to send.
     Done,
-    /// Send the request whole to this server.
-    Forward(usize),
+    /// Send the request whole to this server; `true` for a read-only command.
+    Forward(usize, bool),
+    /// Send the request whole over this connection (a replica, for `replica_reads`).
+    ForwardTo(Rc<Backend>),
     /// Split by the servers in `key_servers`.
     Split(&'static Command, Merge),
     /// INFO with the keyspace summed over the shards.

@@ -31,6 +31,8 @@ pub struct PoolView {
     pub placement: Placement,
     /// Where each shard's master is now (the configured address until Sentinel says otherwise).
     pub addresses: Vec<ServerAddress>,
+    /// Each shard's healthy replicas, as Sentinel lists them (pools with `replica_reads`).
+    pub replicas: Vec<Vec<ServerAddress>>,
 }
 
 struct PoolTopology {
@@ -68,6 +70,7 @@ impl Topology {
                             .iter()
                             .map(|server| server.address.clone())
                             .collect(),
+                        replicas: vec![Vec::new(); pool.servers.len()],
                     }),
                 })
                 .collect(),
@@ -104,6 +107,7 @@ impl Topology {
                 live: servers,
                 placement,
                 addresses: current.addresses.clone(),
+                replicas: current.replicas.clone(),
             },
         );
         true
@@ -123,6 +127,27 @@ impl Topology {
                 live: current.live.clone(),
                 placement: current.placement.clone(),
                 addresses,
+                replicas: current.replicas.clone(),
+            },
+        );
+        true
+    }
+
+    /// Records a shard's healthy replicas; returns whether anything changed.
+    fn set_replicas(&self, pool: usize, server: usize, replicas: Vec<ServerAddress>) -> bool {
+        let current = self.view(pool);
+        if current.replicas[server] == replicas {
+            return false;
+        }
+        let mut all = current.replicas.clone();
+        all[server] = replicas;
+        self.publish(
+            pool,
+            PoolView {
+                live: current.live.clone(),
+                placement: current.placement.clone(),
+                addresses: current.addresses.clone(),
+                replicas: all,
             },
         );
         true

@@ -43,6 +43,8 @@ pub struct Watcher {
 struct MasterView {
     address: ServerAddress,
     epoch: u64,
+    /// Its replicas that the sentinel does not think down.
+    replicas: Vec<ServerAddress>,
 }
 
 impl Watcher {
@@ -112,6 +114,17 @@ impl Watcher {
             };
             if votes * 2 <= pool.sentinels.len() {
                 continue;
+            }
+            if pool.replica_reads {
+                let replicas = answers
+                    .iter()
+                    .filter_map(|masters| masters[server].as_ref())
+                    .find(|view| view.address == *address && view.epoch == epoch)
+                    .map(|view| view.replicas.clone())
+                    .unwrap_or_default();
+                self.control
+                    .topology
+                    .set_replicas(self.pool, server, replicas);
             }
             self.epochs.borrow_mut()[server] = epoch;
             let reason = format!(
@@ -309,8 +322,9 @@ fn sentinel_address(sentinel: &SentinelAddr) -> ServerAddress {
     }
 }
 
-/// `SENTINEL get-master-addr-by-name` and the `config-epoch` of `SENTINEL master`: where the
-/// sentinel says the master is, and how recent that knowledge is. `Ok(None)` when the
+/// `SENTINEL get-master-addr-by-name`, the `config-epoch` of `SENTINEL master` and the
+/// reachable entries of `SENTINEL replicas`: where the sentinel says the master is, how recent
+/// that knowledge is, and where its replicas are. `Ok(None)` when the
 /// sentinel does not know the master name.
 async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<MasterView>> {
     let address = link
@@ -322,6 +336,9 @@ async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<Mas
     let details = link
         .call(&[b"SENTINEL", b"master", name], SENTINEL_TIMEOUT)
         .await?;
+    let replicas = link
+        .call(&[b"SENTINEL", b"replicas", name], SENTINEL_TIMEOUT)
+        .await?;
     let address = texts(&address).and_then(|fields| address_of(fields.first()?, fields.get(1)?));
     let epoch = texts(&details).and_then(|fields| {
         let pair = fields
@@ -329,8 +346,32 @@ async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<Mas
             .find(|pair| pair[0] == b"config-epoch")?;
         std::str::from_utf8(pair[1]).ok()?.parse().ok()
     });
+    let healthy = elements(&replicas)
+        .map(|entries| {
+            entries
+                .filter(|entry| replica_is_up(&replicas[entry.clone()]))
+                .filter_map(|entry| replica_address(&replicas[entry]))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(address.map(|address| MasterView {
         address,
         epoch: epoch.unwrap_or(0),
+        replicas: healthy,
     }))
+}
+
+/// Whether a `SENTINEL replicas` entry's `flags` say it is reachable.
+fn replica_is_up(entry: &[u8]) -> bool {
+    texts(entry).is_some_and(|fields| {
+        fields
+            .chunks_exact(2)
+            .find(|pair| pair[0] == b"flags")
+            .is_some_and(|pair| {
+                let flags = pair[1];
+                ![&b"s_down"[..], b"o_down", b"disconnected"]
+                    .iter()
+                    .any(|bad| flags.windows(bad.len()).any(|window| window == *bad))
+            })
+    })
 }

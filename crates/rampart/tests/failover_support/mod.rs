@@ -469,15 +469,11 @@ fn shard_servers(shards: &[Shard]) -> Vec<String> {
 }
 
 /// The rampart config: ketama over the shards, named after their Sentinel master names.
-pub fn rampart_yaml(
-    port: u16,
-    shards: &[Shard],
-    sentinels: &[u16],
-    failover_wait_ms: u64,
-) -> String {
+pub fn rampart_yaml(port: u16, shards: &[Shard], sentinels: &[u16], options: &Options) -> String {
     let mut directives = format!(
         "  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n  \
-         failover_wait_ms: {failover_wait_ms}\n  sentinels:\n"
+         failover_wait_ms: {}\n  replica_reads: {}\n  sentinels:\n",
+        options.failover_wait_ms, options.replica_reads
     );
     for sentinel in sentinels {
         directives.push_str(&format!("   - 127.0.0.1:{sentinel}\n"));
@@ -622,6 +618,8 @@ pub struct Options {
     pub replicas: Vec<bool>,
     pub failover_wait_ms: u64,
     pub write_data: bool,
+    /// The pool's `replica_reads`.
+    pub replica_reads: bool,
 }
 
 impl Default for Options {
@@ -630,6 +628,7 @@ impl Default for Options {
             replicas: vec![true, true],
             failover_wait_ms: 10_000,
             write_data: true,
+            replica_reads: false,
         }
     }
 }
@@ -648,7 +647,7 @@ impl Cluster {
         wait_sentinels_ready(&sentinels);
         let port = free_port();
         let sentinel_ports: Vec<u16> = sentinels.iter().map(|sentinel| sentinel.port).collect();
-        let yaml = rampart_yaml(port, &shards, &sentinel_ports, options.failover_wait_ms);
+        let yaml = rampart_yaml(port, &shards, &sentinel_ports, options);
         let rampart = Rampart::start(&yaml, &[port], &["--workers", "2"]);
         let routes = Arc::new(Routes::of(&rampart.config));
         let cluster = Cluster {
