@@ -25,6 +25,7 @@ use crate::admin::catalog::{PoolStat, ServerStat};
 use crate::admin::stats::{StatsBoard, StatsTable};
 
 /// A pool as workers should use it.
+#[derive(Clone)]
 pub struct PoolView {
     /// Servers in the ring.
     pub live: Vec<bool>,
@@ -86,71 +87,47 @@ impl Topology {
         self.pools[pool].view.load_full()
     }
 
-    fn publish(&self, pool: usize, view: PoolView) {
+    /// Publishes a changed copy of the pool's view. `change` edits the copy and says whether
+    /// it changed anything; nothing is published when it did not. Returns that answer.
+    fn update(&self, pool: usize, change: impl FnOnce(&mut PoolView) -> bool) -> bool {
+        let mut view = PoolView::clone(&self.view(pool));
+        if !change(&mut view) {
+            return false;
+        }
         self.pools[pool].view.store(Arc::new(view));
         self.pools[pool].generation.fetch_add(1, Ordering::AcqRel);
+        true
     }
 
     /// Sets one server's liveness and rebuilds the ring; returns whether anything changed.
     fn set_live(&self, config: &Config, pool: usize, server: usize, live: bool) -> bool {
-        let current = self.view(pool);
-        if current.live[server] == live {
-            return false;
-        }
-        let mut servers = current.live.clone();
-        servers[server] = live;
-        let mut placement = config.pools[pool].placement();
-        placement.rebuild(&servers);
-        self.publish(
-            pool,
-            PoolView {
-                live: servers,
-                placement,
-                addresses: current.addresses.clone(),
-                replicas: current.replicas.clone(),
-            },
-        );
-        true
+        self.update(pool, |view| {
+            if view.live[server] == live {
+                return false;
+            }
+            view.live[server] = live;
+            view.placement = config.pools[pool].placement();
+            view.placement.rebuild(&view.live);
+            true
+        })
     }
 
     /// Points a shard at a new master; returns whether anything changed.
     fn set_address(&self, pool: usize, server: usize, address: ServerAddress) -> bool {
-        let current = self.view(pool);
-        if current.addresses[server] == address {
-            return false;
-        }
-        let mut addresses = current.addresses.clone();
-        addresses[server] = address;
-        self.publish(
-            pool,
-            PoolView {
-                live: current.live.clone(),
-                placement: current.placement.clone(),
-                addresses,
-                replicas: current.replicas.clone(),
-            },
-        );
-        true
+        self.update(pool, |view| {
+            let changed = view.addresses[server] != address;
+            view.addresses[server] = address;
+            changed
+        })
     }
 
     /// Records a shard's healthy replicas; returns whether anything changed.
     fn set_replicas(&self, pool: usize, server: usize, replicas: Vec<ServerAddress>) -> bool {
-        let current = self.view(pool);
-        if current.replicas[server] == replicas {
-            return false;
-        }
-        let mut all = current.replicas.clone();
-        all[server] = replicas;
-        self.publish(
-            pool,
-            PoolView {
-                live: current.live.clone(),
-                placement: current.placement.clone(),
-                addresses: current.addresses.clone(),
-                replicas: all,
-            },
-        );
-        true
+        self.update(pool, |view| {
+            let changed = view.replicas[server] != replicas;
+            view.replicas[server] = replicas;
+            changed
+        })
     }
 }
 
