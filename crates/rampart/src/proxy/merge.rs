@@ -5,12 +5,16 @@
 
 use super::local::Broadcast;
 use bytes::{Bytes, BytesMut};
-use rampart_protocol::{Protocol, ReplyType, elements, encode, is_ok_status, parse_integer_reply};
+use std::ops::Range;
+
+use rampart_protocol::{
+    Protocol, ReplyType, elements as inspect_elements, encode, is_ok_status, parse_integer_reply,
+};
 
 /// How the fragments' replies combine.
 pub enum MergeKind {
-    /// MGET: `key_fragments[i]` is the fragment holding key i; values come back in key order.
-    Values { key_fragments: Vec<u16> },
+    /// MGET: values come back in key order (`Merging::key_fragments` says where each key is).
+    Values,
     /// DEL, UNLINK, TOUCH, EXISTS.
     SumIntegers,
     /// MSET.
@@ -21,20 +25,50 @@ pub enum MergeKind {
     Broadcast(Broadcast),
 }
 
-/// A split request waiting for its fragments.
+/// A split request waiting for its fragments. Its vectors and output buffer keep their
+/// capacity from one request to the next (clients recycle them), so a split request costs no
+/// allocation once the client has made a few.
 pub struct Merging {
     kind: MergeKind,
+    /// MGET: the fragment holding each key, in key order.
+    pub key_fragments: Vec<u16>,
     replies: Vec<Option<Bytes>>,
     remaining: usize,
+    /// MGET: the element ranges of every fragment's reply, fragment after fragment.
+    elements: Vec<Range<usize>>,
+    /// MGET: per fragment, the next unused and the end index into `elements`.
+    cursors: Vec<(usize, usize)>,
+    out: BytesMut,
 }
 
 impl Merging {
-    pub fn new(kind: MergeKind, fragments: usize) -> Merging {
+    pub fn new() -> Merging {
         Merging {
-            kind,
-            replies: vec![None; fragments],
-            remaining: fragments,
+            kind: MergeKind::AllOk,
+            key_fragments: Vec::new(),
+            replies: Vec::new(),
+            remaining: 0,
+            elements: Vec::new(),
+            cursors: Vec::new(),
+            out: BytesMut::new(),
         }
+    }
+
+    /// Sets what to merge and how many fragments to wait for (`key_fragments` is kept).
+    pub fn prepare(&mut self, kind: MergeKind, fragments: usize) {
+        self.kind = kind;
+        self.replies.clear();
+        self.replies.resize(fragments, None);
+        self.remaining = fragments;
+    }
+
+    /// Forgets the last request, keeping the capacity of its buffers.
+    pub fn clear(&mut self) {
+        self.key_fragments.clear();
+        self.replies.clear();
+        self.elements.clear();
+        self.cursors.clear();
+        self.kind = MergeKind::AllOk;
     }
 
     /// Records one fragment's reply; returns the merged reply once all have answered.
@@ -47,56 +81,59 @@ impl Merging {
         (self.remaining == 0).then(|| self.merge())
     }
 
-    fn merge(&self) -> Bytes {
-        let replies: Vec<&Bytes> = self.replies.iter().flatten().collect();
-        let first_error = replies.iter().find(|reply| is_error(reply));
-        if let (Some(error), false) = (first_error, matches!(self.kind, MergeKind::Info { .. })) {
+    fn merge(&mut self) -> Bytes {
+        let Merging {
+            kind,
+            key_fragments,
+            replies,
+            elements,
+            cursors,
+            out,
+            ..
+        } = self;
+        let mut answered = replies.iter().flatten();
+        if !matches!(kind, MergeKind::Info { .. })
+            && let Some(error) = answered.clone().find(|reply| is_error(reply))
+        {
             return Bytes::clone(error);
         }
-        let mut out = BytesMut::new();
-        match &self.kind {
-            MergeKind::Values { key_fragments } => {
-                merge_values(&mut out, key_fragments, &replies);
-            }
+        match kind {
+            MergeKind::Values => merge_values(out, key_fragments, replies, elements, cursors),
             MergeKind::SumIntegers => {
-                let sum: Option<i64> = replies.iter().map(|reply| parse_integer_reply(reply)).sum();
-                match sum {
-                    Some(sum) => encode::integer(&mut out, sum),
-                    None => unexpected(&mut out, "an integer"),
+                match answered
+                    .map(|reply| parse_integer_reply(reply))
+                    .sum::<Option<i64>>()
+                {
+                    Some(sum) => encode::integer(out, sum),
+                    None => unexpected(out, "an integer"),
                 }
             }
-            MergeKind::AllOk => {
-                if replies.iter().all(|reply| is_ok_status(reply)) {
-                    encode::simple_string(&mut out, b"OK");
+            MergeKind::AllOk | MergeKind::Broadcast(Broadcast::AllOk) => {
+                if answered.all(|reply| is_ok_status(reply)) {
+                    encode::simple_string(out, b"OK");
                 } else {
-                    unexpected(&mut out, "+OK");
+                    unexpected(out, "+OK");
                 }
             }
             MergeKind::Broadcast(Broadcast::SameReply) => {
-                if replies.windows(2).all(|pair| pair[0] == pair[1]) {
-                    return Bytes::clone(replies.first().copied().unwrap_or(&Bytes::new()));
+                let first = answered.next().cloned().unwrap_or_default();
+                if answered.all(|reply| *reply == first) {
+                    return first;
                 }
-                unexpected(&mut out, "the same reply from every shard");
+                unexpected(out, "the same reply from every shard");
             }
-            MergeKind::Broadcast(Broadcast::AllOk) => {
-                if replies.iter().all(|reply| is_ok_status(reply)) {
-                    encode::simple_string(&mut out, b"OK");
-                } else {
-                    unexpected(&mut out, "+OK");
-                }
+            MergeKind::Broadcast(Broadcast::AllSayYes) => {
+                let replies: Vec<&Bytes> = answered.collect();
+                all_say_yes(out, &replies);
             }
-            MergeKind::Broadcast(Broadcast::AllSayYes) => all_say_yes(&mut out, &replies),
             MergeKind::Info { local, protocol } => {
                 let mut text = local.to_vec();
-                let answered: Vec<&Bytes> = replies
-                    .into_iter()
-                    .filter(|reply| !is_error(reply))
-                    .collect();
+                let answered: Vec<&Bytes> = answered.filter(|reply| !is_error(reply)).collect();
                 text.extend_from_slice(&summed_keyspace(&answered));
-                encode::verbatim_string(&mut out, *protocol, b"txt", &text);
+                encode::verbatim_string(out, *protocol, b"txt", &text);
             }
         }
-        out.freeze()
+        out.split().freeze()
     }
 }
 
@@ -115,21 +152,39 @@ fn unexpected(out: &mut BytesMut, wanted: &str) {
     );
 }
 
-fn merge_values(out: &mut BytesMut, key_fragments: &[u16], replies: &[&Bytes]) {
-    let mut cursors: Vec<_> = replies.iter().map(|reply| elements(reply)).collect();
-    let mut values = Vec::with_capacity(key_fragments.len());
-    for &fragment in key_fragments {
-        let element = cursors
-            .get_mut(usize::from(fragment))
-            .and_then(|cursor| cursor.as_mut()?.next());
-        match element {
-            Some(range) => values.push(&replies[usize::from(fragment)][range]),
-            None => return unexpected(out, "an array of values"),
-        }
+/// MGET: each key's value, taken in key order from its fragment's array reply.
+fn merge_values(
+    out: &mut BytesMut,
+    key_fragments: &[u16],
+    replies: &[Option<Bytes>],
+    elements: &mut Vec<Range<usize>>,
+    cursors: &mut Vec<(usize, usize)>,
+) {
+    elements.clear();
+    cursors.clear();
+    for reply in replies.iter().flatten() {
+        let Some(items) = inspect_elements(reply) else {
+            return unexpected(out, "an array of values");
+        };
+        let start = elements.len();
+        elements.extend(items);
+        cursors.push((start, elements.len()));
     }
-    encode::array_header(out, values.len());
-    for value in values {
-        out.extend_from_slice(value);
+    encode::array_header(out, key_fragments.len());
+    for &fragment in key_fragments {
+        let fragment = usize::from(fragment);
+        let value = cursors.get_mut(fragment).and_then(|(next, end)| {
+            let range = elements.get(*next..*end)?.first()?.clone();
+            *next += 1;
+            replies.get(fragment)?.as_ref()?.get(range)
+        });
+        match value {
+            Some(value) => out.extend_from_slice(value),
+            None => {
+                out.clear();
+                return unexpected(out, "an array of values");
+            }
+        }
     }
 }
 
@@ -137,7 +192,7 @@ fn merge_values(out: &mut BytesMut, key_fragments: &[u16], replies: &[&Bytes]) {
 fn all_say_yes(out: &mut BytesMut, replies: &[&Bytes]) {
     let mut answers: Option<Vec<bool>> = None;
     for reply in replies {
-        let Some(elements) = elements(reply) else {
+        let Some(elements) = inspect_elements(reply) else {
             return unexpected(out, "an array of 0 and 1");
         };
         let these: Vec<bool> = elements
@@ -226,7 +281,13 @@ mod tests {
     use super::*;
 
     fn merge(kind: MergeKind, replies: &[&'static [u8]]) -> Bytes {
-        let mut merging = Merging::new(kind, replies.len());
+        merge_keys(kind, &[], replies)
+    }
+
+    fn merge_keys(kind: MergeKind, key_fragments: &[u16], replies: &[&'static [u8]]) -> Bytes {
+        let mut merging = Merging::new();
+        merging.key_fragments.extend_from_slice(key_fragments);
+        merging.prepare(kind, replies.len());
         let mut merged = None;
         for (fragment, reply) in replies.iter().enumerate().rev() {
             merged = merging.complete(fragment as u16, Bytes::from_static(reply));
@@ -236,17 +297,39 @@ mod tests {
 
     #[test]
     fn mget_values_come_back_in_key_order() {
-        let kind = MergeKind::Values {
-            key_fragments: vec![1, 0, 1, 0],
-        };
-        let merged = merge(
-            kind,
+        let merged = merge_keys(
+            MergeKind::Values,
+            &[1, 0, 1, 0],
             &[b"*2\r\n$1\r\nb\r\n$-1\r\n", b"*2\r\n$1\r\na\r\n$1\r\nc\r\n"],
         );
         assert_eq!(
             &merged[..],
             b"*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$-1\r\n"
         );
+    }
+
+    #[test]
+    fn a_recycled_merge_state_starts_clean() {
+        let mut merging = Merging::new();
+        merging.key_fragments.extend_from_slice(&[0, 0]);
+        merging.prepare(MergeKind::Values, 1);
+        let first = merging.complete(0, Bytes::from_static(b"*2\r\n$1\r\nx\r\n$1\r\ny\r\n"));
+        assert_eq!(first.as_deref(), Some(&b"*2\r\n$1\r\nx\r\n$1\r\ny\r\n"[..]));
+        merging.clear();
+        merging.prepare(MergeKind::SumIntegers, 2);
+        assert_eq!(merging.complete(1, Bytes::from_static(b":2\r\n")), None);
+        let second = merging.complete(0, Bytes::from_static(b":3\r\n"));
+        assert_eq!(second.as_deref(), Some(&b":5\r\n"[..]));
+    }
+
+    #[test]
+    fn a_short_fragment_reply_is_an_error_not_a_panic() {
+        let merged = merge_keys(
+            MergeKind::Values,
+            &[0, 0, 0],
+            &[b"*2\r\n$1\r\nx\r\n$1\r\ny\r\n"],
+        );
+        assert!(merged.starts_with(b"-ERR"), "{merged:?}");
     }
 
     #[test]

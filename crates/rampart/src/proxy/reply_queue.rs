@@ -11,6 +11,9 @@ use bytes::{Buf, Bytes};
 
 use super::merge::Merging;
 
+/// Spare merge states a client keeps (enough for a pipeline of split requests in flight).
+const MAX_SPARE_MERGES: usize = 16;
+
 /// A slot in the reply order.
 pub enum Slot {
     /// Sent to a backend; no reply yet.
@@ -32,6 +35,13 @@ struct Queue {
 /// Shared between a client session and the backends serving it (same thread).
 pub struct ReplyQueue {
     queue: RefCell<Queue>,
+    /// Merge states of finished split requests, kept for the next ones. They stay boxed so a
+    /// slot can take one back without allocating.
+    #[expect(
+        clippy::vec_box,
+        reason = "the boxes are reused as they are by `Slot::Merging`"
+    )]
+    spare: RefCell<Vec<Box<Merging>>>,
     /// Woken whenever the head may have become writable.
     pub wake: LocalNotify,
 }
@@ -46,6 +56,7 @@ pub enum Part {
 impl ReplyQueue {
     pub fn new() -> ReplyQueue {
         ReplyQueue {
+            spare: RefCell::new(Vec::new()),
             queue: RefCell::new(Queue {
                 slots: VecDeque::new(),
                 first_seq: 0,
@@ -53,6 +64,14 @@ impl ReplyQueue {
             }),
             wake: LocalNotify::default(),
         }
+    }
+
+    /// A cleared merge state for a split request, reused when one is spare.
+    pub fn merging(&self) -> Box<Merging> {
+        self.spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Box::new(Merging::new()))
     }
 
     /// Appends a slot and returns its sequence number.
@@ -87,8 +106,14 @@ impl ReplyQueue {
         };
         match (part, &mut *slot) {
             (Part::Fragment(fragment), Slot::Merging(merging)) => {
-                if let Some(merged) = merging.complete(fragment, reply) {
-                    *slot = Slot::Ready(merged);
+                if let Some(merged) = merging.complete(fragment, reply)
+                    && let Slot::Merging(mut done) = std::mem::replace(slot, Slot::Ready(merged))
+                {
+                    let mut spare = self.spare.borrow_mut();
+                    if spare.len() < MAX_SPARE_MERGES {
+                        done.clear();
+                        spare.push(done);
+                    }
                 }
             }
             (_, Slot::Waiting) | (Part::Whole, Slot::Merging(_)) => *slot = Slot::Ready(reply),

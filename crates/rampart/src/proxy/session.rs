@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use super::backend::Backend;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
-use super::merge::{MergeKind, Merging};
+use super::merge::MergeKind;
 use super::reply_queue::{Part, ReplyQueue, Slot};
 use super::router::PoolRouter;
 use super::stream::{Stream, read_some, release_if_large};
@@ -434,7 +434,7 @@ impl Session {
         let step = command.step();
         self.fragment_servers.clear();
         self.fragment_ends.clear();
-        let mut key_fragments = Vec::with_capacity(self.key_servers.len());
+        let mut merging = self.queue.merging();
         for &server in &self.key_servers {
             let fragment = match self
                 .fragment_servers
@@ -447,7 +447,7 @@ impl Session {
                     self.fragment_servers.len() - 1
                 }
             };
-            key_fragments.push(fragment as u16);
+            merging.key_fragments.push(fragment as u16);
         }
         let fragments = self.fragment_servers.len();
         for fragment in 0..fragments {
@@ -476,13 +476,14 @@ impl Session {
             self.fragment_ends.push(self.scratch.len());
         }
         let kind = match merge {
-            Merge::Values => MergeKind::Values { key_fragments },
+            Merge::Values => MergeKind::Values,
             Merge::SumIntegers => MergeKind::SumIntegers,
             Merge::AllOk => MergeKind::AllOk,
         };
-        let seq = self
-            .queue
-            .push(Slot::Merging(Box::new(Merging::new(kind, fragments))));
+        let seq = self.queue.push(Slot::Merging({
+            merging.prepare(kind, fragments);
+            merging
+        }));
         *self
             .router
             .stats
@@ -523,10 +524,9 @@ impl Session {
         let servers: Vec<usize> = (0..self.router.pool().servers.len())
             .filter(|&server| self.router.is_live(server))
             .collect();
-        let seq = self.queue.push(Slot::Merging(Box::new(Merging::new(
-            kind,
-            servers.len().max(1),
-        ))));
+        let mut merging = self.queue.merging();
+        merging.prepare(kind, servers.len().max(1));
+        let seq = self.queue.push(Slot::Merging(merging));
         if servers.is_empty() {
             self.router.forward_error();
             self.queue.complete(
