@@ -341,29 +341,11 @@ impl Backend {
             }
         }
         let now = Instant::now();
-        let expired: Vec<Waiter> = {
-            let mut state = self.state.borrow_mut();
-            let mut kept = VecDeque::with_capacity(state.waiters.len());
-            let mut kept_bytes = VecDeque::with_capacity(state.outbox.len());
-            let mut expired = Vec::new();
-            let waiters = std::mem::take(&mut state.waiters);
-            let mut outbox = std::mem::take(&mut state.outbox);
-            for waiter in waiters {
-                let bytes = outbox.pop_front();
-                if waiter
-                    .failover_deadline
-                    .is_some_and(|deadline| deadline <= now)
-                {
-                    expired.push(waiter);
-                } else {
-                    kept.push_back(waiter);
-                    kept_bytes.extend(bytes);
-                }
-            }
-            state.waiters = kept;
-            state.outbox = kept_bytes;
-            expired
-        };
+        let expired = self.take_unwritten(|waiter| {
+            waiter
+                .failover_deadline
+                .is_some_and(|deadline| deadline <= now)
+        });
         if expired.is_empty() {
             return;
         }
@@ -371,12 +353,32 @@ impl Backend {
             return;
         };
         let reply = self.no_master_reply(&router);
-        for waiter in expired {
+        for (waiter, _) in expired {
             if let Target::Client { queue, seq, part } = waiter.target {
                 router.forward_error();
                 queue.complete(seq, part, reply.clone());
             }
         }
+    }
+
+    /// Takes out the requests `pick` chooses, with their bytes, keeping the others in order.
+    /// Only while there is no connection, when every waiter is unwritten and pairs with one
+    /// outbox entry.
+    fn take_unwritten(&self, mut pick: impl FnMut(&Waiter) -> bool) -> Vec<(Waiter, Bytes)> {
+        let mut state = self.state.borrow_mut();
+        let waiters = std::mem::take(&mut state.waiters);
+        let mut outbox = std::mem::take(&mut state.outbox);
+        let mut taken = Vec::new();
+        for waiter in waiters {
+            match outbox.pop_front() {
+                Some(bytes) if pick(&waiter) => taken.push((waiter, bytes)),
+                bytes => {
+                    state.waiters.push_back(waiter);
+                    state.outbox.extend(bytes);
+                }
+            }
+        }
+        taken
     }
 
     /// With `replica_reads`, the read-only requests still waiting for this (failing) master
@@ -388,23 +390,7 @@ impl Backend {
         let Some(replica) = router.replica_for_read(self.server, self.protocol) else {
             return;
         };
-        let reads: Vec<(Waiter, Bytes)> = {
-            let mut state = self.state.borrow_mut();
-            let waiters = std::mem::take(&mut state.waiters);
-            let mut outbox = std::mem::take(&mut state.outbox);
-            let mut reads = Vec::new();
-            for waiter in waiters {
-                let bytes = outbox.pop_front();
-                match bytes {
-                    Some(bytes) if waiter.readonly => reads.push((waiter, bytes)),
-                    bytes => {
-                        state.waiters.push_back(waiter);
-                        state.outbox.extend(bytes);
-                    }
-                }
-            }
-            reads
-        };
+        let reads = self.take_unwritten(|waiter| waiter.readonly);
         for (waiter, bytes) in reads {
             if let Target::Client { queue, seq, .. } = waiter.target {
                 replica.send_read(bytes, &queue, seq);
