@@ -26,6 +26,14 @@ struct ServerLinks {
     failures: Cell<u32>,
 }
 
+impl ServerLinks {
+    /// Calls `visit` with every connection to the shard's master, RESP2 and RESP3.
+    fn each_master(&self, mut visit: impl FnMut(&Rc<Backend>)) {
+        self.resp2.borrow().iter().for_each(&mut visit);
+        self.resp3.borrow().iter().for_each(visit);
+    }
+}
+
 pub struct PoolRouter {
     pub index: usize,
     pub shared: Arc<Shared>,
@@ -85,15 +93,7 @@ impl PoolRouter {
             for (server, (mine, latest)) in addresses.iter_mut().zip(&view.addresses).enumerate() {
                 if mine != latest {
                     latest.clone_into(mine);
-                    let links = &self.links[server];
-                    for backend in links
-                        .resp2
-                        .borrow()
-                        .iter()
-                        .chain(links.resp3.borrow().iter())
-                    {
-                        backend.retarget();
-                    }
+                    self.links[server].each_master(|backend| backend.retarget());
                 }
             }
             let mut replicas = self.replicas.borrow_mut();
@@ -172,15 +172,13 @@ impl PoolRouter {
     /// For a read-only command: a connection to one of the shard's replicas when the pool has
     /// `replica_reads`, the shard's master is unreachable, and Sentinel lists a replica.
     pub fn replica_for_read(&self, server: usize, protocol: Protocol) -> Option<Rc<Backend>> {
-        let pool = self.pool();
+        if !self.pool().replica_reads || self.replicas.borrow()[server].is_empty() {
+            return None;
+        }
         let links = &self.links[server];
-        let master_failing = links
-            .resp2
-            .borrow()
-            .iter()
-            .chain(links.resp3.borrow().iter())
-            .any(|backend| backend.is_failing());
-        if !pool.replica_reads || !master_failing || self.replicas.borrow()[server].is_empty() {
+        let mut master_failing = false;
+        links.each_master(|backend| master_failing |= backend.is_failing());
+        if !master_failing {
             return None;
         }
         let slot = &links.replica[usize::from(protocol == Protocol::Resp3)];
@@ -279,15 +277,10 @@ impl PoolRouter {
     pub fn publish_gauges(&self, table: &mut StatsTable) {
         for (server, links) in self.links.iter().enumerate() {
             let mut depths = (0, 0, 0);
-            for backend in links
-                .resp2
-                .borrow()
-                .iter()
-                .chain(links.resp3.borrow().iter())
-            {
+            links.each_master(|backend| {
                 let (queued, bytes, sent) = backend.queue_depths();
                 depths = (depths.0 + queued, depths.1 + bytes, depths.2 + sent);
-            }
+            });
             *table.server_mut(self.index, server, ServerStat::InQueue) = depths.0;
             *table.server_mut(self.index, server, ServerStat::InQueueBytes) = depths.1;
             *table.server_mut(self.index, server, ServerStat::OutQueue) = depths.2;
