@@ -32,6 +32,8 @@ RAMPART = os.path.join(ROOT, "target", "release", "rampart")
 HOST = "127.0.0.1"  # every process and every byte of traffic stays on loopback
 KEYSPACE = 100_000  # -r: redis-benchmark keys are key:000000000000 .. key:000000099999
 IDLE_CLIENTS = 10_000
+# how long the idle clients stay quiet after their PING before the proxy's RSS is read again
+IDLE_SETTLE_SECONDS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The matrix. Each row is one redis-benchmark invocation per target; `n` is a multiple of the
@@ -469,7 +471,8 @@ def aggregate(runs):
 
 
 def idle_clients_rss(pid, port, count):
-    """VmRSS of the proxy with `count` idle clients: connected only, then after one PING each."""
+    """VmRSS of the proxy with `count` idle clients: connected only, then after one PING each
+    (at once, and once they have been idle for IDLE_SETTLE_SECONDS)."""
     out = {"clients": count, "rss_before_kb": status_kb(pid, "VmRSS")}
     fds0 = fd_count(pid)
     socks = []
@@ -512,6 +515,8 @@ def idle_clients_rss(pid, port, count):
         time.sleep(0.3)
         out["rss_after_ping_kb"] = status_kb(pid, "VmRSS")
         out["peak_kb"] = status_kb(pid, "VmHWM")
+        time.sleep(IDLE_SETTLE_SECONDS)
+        out["rss_idle_after_ping_kb"] = status_kb(pid, "VmRSS")
     finally:
         for s in socks:
             s.close()
@@ -587,11 +592,13 @@ def evaluate_targets(rows, idle):
         check("p99 latency", rows, "p99_ratio", 1.0, True,
               "rampart p99 <= nutcracker's (every row)"),
     ]
-    n_idle = idle.get("nutcracker", {}).get("rss_connected_kb")
-    r_idle = idle.get("rampart", {}).get("rss_connected_kb")
-    rr = ratio(r_idle, n_idle)
+    # both idle states: never used, and used once then quiet
+    ratios = [ratio(idle.get("rampart", {}).get(key), idle.get("nutcracker", {}).get(key))
+              for key in ("rss_connected_kb", "rss_idle_after_ping_kb")]
+    rr = None if None in ratios else max(ratios)
     out.append({"target": "RSS, 10,000 idle clients",
-                "rule": f"rampart VmRSS <= nutcracker's with {IDLE_CLIENTS:,} idle clients connected",
+                "rule": f"rampart VmRSS <= nutcracker's with {IDLE_CLIENTS:,} idle clients "
+                        f"(connected; and after 1 PING each + {IDLE_SETTLE_SECONDS} s)",
                 "rows": "idle clients", "worst": rr, "limit": 1.0,
                 "pass": rr is not None and rr <= 1.0})
     return out
@@ -613,13 +620,14 @@ def render_tables(rows, idle, targets, markdown):
             fmt(r["ram_rss"] and r["ram_rss"] / 1024, ".1f"),
         ])
     idle_head = ["10,000 idle clients", "RSS before MB", "connected MB", "after 1 PING each MB",
-                 "after close MB"]
+                 f"then {IDLE_SETTLE_SECONDS} s idle MB", "after close MB"]
     idle_body = []
     for name in PROXIES:
         i = idle.get(name, {})
         mb = lambda k: fmt(i.get(k) and i.get(k) / 1024, ".1f")
         idle_body.append([name, mb("rss_before_kb"), mb("rss_connected_kb"),
-                          mb("rss_after_ping_kb"), mb("rss_after_close_kb")])
+                          mb("rss_after_ping_kb"), mb("rss_idle_after_ping_kb"),
+                          mb("rss_after_close_kb")])
     t_head = ["target", "rule", "measured (worst row)", "result"]
     t_body = [[t["target"], t["rule"], fmt(t["worst"], ".2f") + "x" if t["worst"] is not None
                else "n/a", "PASS" if t["pass"] else "FAIL"] for t in targets]

@@ -382,33 +382,11 @@ fn proxy_connected_clients(client: &mut Client) -> u64 {
     }
 }
 
-/// Makes sure this process, and the rampart it starts next (which inherits the limit), may
-/// hold `needed` open descriptors, raising the soft limit towards the hard one if needed.
-fn ensure_open_file_limit(needed: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur < needed && limit.rlim_max > limit.rlim_cur {
-            limit.rlim_cur = limit.rlim_max.min(needed.max(65536));
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-        }
-    }
-    assert!(
-        limit.rlim_cur >= needed,
-        "the open-file limit ({}, hard {}) is below the {needed} this test needs",
-        limit.rlim_cur,
-        limit.rlim_max
-    );
-}
 
 #[test]
 fn redis_rs_thousand_concurrent_clients() {
     const CLIENTS: usize = 1000;
-    ensure_open_file_limit(4096);
+    support::ensure_open_file_limit(4096);
     let pool = Pool::three_shards();
     let url = pool.url("");
     let connected = Arc::new(Barrier::new(CLIENTS + 1));

@@ -48,6 +48,9 @@ pub struct PoolCounters {
     pub servers: Vec<[u64; ServerStat::COUNT]>,
     /// Sentinel counters per server (all zero for pools without sentinels).
     pub sentinel: Vec<[u64; SentinelStat::COUNT]>,
+    /// Clients connected but parked (idle, with no session). rampart's own gauge: INFO shows
+    /// it; the stats JSON keeps nutcracker's layout and leaves it out.
+    pub parked_clients: u64,
 }
 
 /// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
@@ -70,6 +73,7 @@ impl StatsTable {
                     pool: [0; PoolStat::COUNT],
                     servers: vec![[0; ServerStat::COUNT]; pool.servers.len()],
                     sentinel: vec![[0; SentinelStat::COUNT]; pool.servers.len()],
+                    parked_clients: 0,
                 })
                 .collect(),
             total_connections: 0,
@@ -95,6 +99,7 @@ impl StatsTable {
             for (a, b) in mine.pool.iter_mut().zip(&theirs.pool) {
                 *a += b;
             }
+            mine.parked_clients += theirs.parked_clients;
             for (server, other_server) in mine.sentinel.iter_mut().zip(&theirs.sentinel) {
                 for (a, b) in server.iter_mut().zip(other_server) {
                     *a += b;

@@ -10,11 +10,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::Path;
 
-use rampart_config::{Config, Listen, Pool};
-use socket2::{Domain, Socket, Type};
-use tokio::net::{TcpListener, UnixListener};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use super::stream::Stream;
+use rampart_config::{Config, Listen, Pool};
+use rustix::net::SocketFlags;
+use socket2::{Domain, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+use super::stream::{IdleSocket, watch_fd};
 
 /// A bound, listening socket not yet handed to a runtime.
 pub enum BoundListener {
@@ -22,10 +25,10 @@ pub enum BoundListener {
     Unix(StdUnixListener),
 }
 
-/// The same socket inside a worker's runtime.
-pub enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
+/// The same socket inside a worker's runtime. New clients come out of it as idle sockets, not
+/// registered with the runtime until they send something.
+pub struct Listener {
+    socket: AsyncFd<BoundListener>,
 }
 
 /// A listen host that getaddrinfo cannot resolve, located in the configuration file.
@@ -124,19 +127,44 @@ impl BoundListener {
         })
     }
 
-    pub fn into_tokio(self) -> io::Result<Listener> {
+    pub fn into_runtime(self) -> io::Result<Listener> {
+        Ok(Listener {
+            socket: watch_fd(self)?,
+        })
+    }
+
+    fn accept_idle(&self) -> io::Result<IdleSocket> {
+        let client = rustix::net::accept_with(self, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)?;
         Ok(match self {
-            BoundListener::Tcp(listener) => Listener::Tcp(TcpListener::from_std(listener)?),
-            BoundListener::Unix(listener) => Listener::Unix(UnixListener::from_std(listener)?),
+            BoundListener::Tcp(_) => IdleSocket::Tcp(client.into()),
+            BoundListener::Unix(_) => IdleSocket::Unix(client.into()),
         })
     }
 }
 
+impl AsFd for BoundListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            BoundListener::Tcp(listener) => listener.as_fd(),
+            BoundListener::Unix(listener) => listener.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for BoundListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
 impl Listener {
-    pub async fn accept(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Listener::Tcp(listener) => Stream::Tcp(listener.accept().await?.0),
-            Listener::Unix(listener) => Stream::Unix(listener.accept().await?.0),
-        })
+    /// Waits for the next client.
+    pub async fn accept(&self) -> io::Result<IdleSocket> {
+        loop {
+            let mut ready = self.socket.readable().await?;
+            if let Ok(accepted) = ready.try_io(|socket| socket.get_ref().accept_idle()) {
+                return accepted;
+            }
+        }
     }
 }

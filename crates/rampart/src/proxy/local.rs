@@ -18,6 +18,18 @@ pub struct ConnectionState {
     pub name: Option<Vec<u8>>,
 }
 
+impl ConnectionState {
+    /// A new client's state: RESP2, not authenticated, no name.
+    pub fn new(id: u64) -> ConnectionState {
+        ConnectionState {
+            id,
+            protocol: Default::default(),
+            authenticated: false,
+            name: None,
+        }
+    }
+}
+
 /// What the session must do after a local command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -49,6 +61,7 @@ pub struct ProxyFacts<'a> {
     pub live_servers: usize,
     pub uptime_seconds: u64,
     pub connected_clients: u64,
+    pub parked_clients: u64,
     pub workers: usize,
 }
 
@@ -449,8 +462,8 @@ fn info(
     }
     if wants("clients") {
         text.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\n\r\n",
-            facts.connected_clients
+            "# Clients\r\nconnected_clients:{}\r\nparked_clients:{}\r\n\r\n",
+            facts.connected_clients, facts.parked_clients
         ));
     }
     if wants("proxy") {

@@ -8,6 +8,7 @@ pub mod listener;
 pub mod local;
 pub mod merge;
 pub mod notify;
+pub mod parking;
 pub mod reply_queue;
 pub mod router;
 pub mod session;

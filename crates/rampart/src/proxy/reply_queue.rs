@@ -85,6 +85,12 @@ impl ReplyQueue {
         seq
     }
 
+    /// Requests taken since the client connected (the sequence number the next one gets).
+    pub fn requests_taken(&self) -> u64 {
+        let queue = self.queue.borrow();
+        queue.first_seq + queue.slots.len() as u64
+    }
+
     /// Requests whose replies are not written yet.
     pub fn len(&self) -> usize {
         self.queue.borrow().slots.len()

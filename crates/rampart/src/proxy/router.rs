@@ -211,10 +211,26 @@ impl PoolRouter {
         stats.current_connections = stats.current_connections.saturating_sub(1);
     }
 
-    /// Clients connected to this pool across all workers (as last published).
-    pub fn connected_clients(&self) -> u64 {
+    /// Clients connected to this pool across all workers, and how many of them are parked
+    /// (as last published).
+    pub fn connected_clients(&self) -> (u64, u64) {
         let total = self.shared.stats.sum(&self.shared.config);
-        total.pools[self.index].pool[PoolStat::ClientConnections as usize]
+        let pool = &total.pools[self.index];
+        (
+            pool.pool[PoolStat::ClientConnections as usize],
+            pool.parked_clients,
+        )
+    }
+
+    /// A client of this pool was parked (`true`) or left the parking lot (`false`).
+    pub fn client_parked(&self, parked: bool) {
+        let mut stats = self.stats.borrow_mut();
+        let gauge = &mut stats.pools[self.index].parked_clients;
+        *gauge = if parked {
+            *gauge + 1
+        } else {
+            gauge.saturating_sub(1)
+        };
     }
 
     pub fn reply_received(&self, server: usize, bytes: usize) {

@@ -4,7 +4,6 @@
 //! keys that span shards get a `-ERR` naming the command, and the connection stays open; a
 //! malformed frame gets `-ERR Protocol error: ...` and the connection closes after it.
 
-use std::cell::RefCell;
 use std::io;
 use std::ops::Range;
 use std::rc::Rc;
@@ -16,14 +15,15 @@ use rampart_commands::{
 use rampart_placement::Distribution;
 use rampart_protocol::{RequestFrame, RequestParser, encode};
 use tokio::io::Interest;
-use tokio::sync::watch;
 
 use super::backend::Backend;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
+use super::parking::ParkedClient;
 use super::reply_queue::{Part, ReplyQueue, Slot};
 use super::router::PoolRouter;
 use super::stream::{Stream, read_some, release_if_large};
+use super::worker::WorkerContext;
 use crate::admin::catalog::PoolStat;
 
 /// Most requests a client may have waiting for replies before the proxy stops reading from it.
@@ -63,14 +63,12 @@ enum Closing {
 
 struct Session {
     router: Rc<PoolRouter>,
+    context: Rc<WorkerContext>,
     queue: Rc<ReplyQueue>,
     state: ConnectionState,
     /// Bytes of requests not handled yet: the worker's shared read buffer while a read is
     /// being handled, the client's own buffer only for what is left over (a partial request).
     input: BytesMut,
-    /// The worker's read buffer, lent to whichever client is reading, so an idle client
-    /// holds no buffer at all.
-    worker_input: Rc<RefCell<BytesMut>>,
     scratch: BytesMut,
     key_servers: Vec<usize>,
     fragment_servers: Vec<usize>,
@@ -78,25 +76,38 @@ struct Session {
     closing: Closing,
 }
 
-/// Serves one client until it leaves (or the proxy stops and its replies are written).
-pub async fn serve(
-    router: Rc<PoolRouter>,
-    worker_input: Rc<RefCell<BytesMut>>,
-    stream: Stream,
-    id: u64,
-    mut stopping: watch::Receiver<bool>,
-) {
+/// Why the serving loop returned.
+enum Ending {
+    /// The client is gone, or the session closed it.
+    Closed,
+    /// The client has been idle for a sweep period: hand its socket to the parking lot.
+    Park,
+}
+
+/// Serves a client until it leaves (or the proxy stops and its replies are written), or until
+/// it has been idle long enough to be parked again.
+pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
+    let ParkedClient {
+        socket,
+        router,
+        state,
+    } = client;
+    let stream = match socket.into_stream() {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!("client {}: cannot be served: {error}", state.id);
+            router.client_closed(PoolStat::ClientErr);
+            return;
+        }
+    };
     let chunk = router.shared.mbuf_size;
+    let queue = Rc::new(ReplyQueue::new());
+    let watched = context.idle.watch(&queue);
     let mut session = Session {
-        queue: Rc::new(ReplyQueue::new()),
-        state: ConnectionState {
-            id,
-            protocol: Default::default(),
-            authenticated: false,
-            name: None,
-        },
+        queue,
+        state,
         input: BytesMut::new(),
-        worker_input,
+        context: Rc::clone(&context),
         scratch: BytesMut::new(),
         key_servers: Vec::new(),
         fragment_servers: Vec::new(),
@@ -104,11 +115,11 @@ pub async fn serve(
         closing: Closing::Open,
         router,
     };
-    session.router.client_opened();
+    let mut stopping = context.stopping.clone();
     let mut parser = RequestParser::new();
     let mut end_of_input = false;
     let mut backlog = false;
-    let outcome: io::Result<()> = async {
+    let outcome: io::Result<Ending> = async {
         loop {
             let blocked = session.write_replies(&stream)?;
             let serving = matches!(session.closing, Closing::Open);
@@ -118,7 +129,7 @@ pub async fn serve(
             }
             let open = serving && !end_of_input;
             if !(open || (backlog && serving)) && session.queue.is_empty() {
-                return Ok(());
+                return Ok(Ending::Closed);
             }
             let can_read = open && session.queue.len() < MAX_PENDING_REPLIES;
             let interest = match (can_read, blocked) {
@@ -129,13 +140,18 @@ pub async fn serve(
             };
             tokio::select! {
                 biased;
-                () = session.queue.wake.notified() => {}
+                () = session.queue.wake.notified() => {
+                    let idle = open && !backlog && session.queue.is_empty() && session.input.is_empty();
+                    if context.idle.take_park_request(watched) && idle {
+                        return Ok(Ending::Park);
+                    }
+                }
                 ready = async { stream.ready(interest.unwrap_or(Interest::READABLE)).await }, if interest.is_some() => {
                     let ready = ready?;
                     if can_read && (ready.is_readable() || ready.is_read_closed()) {
                         let borrowed = session.input.is_empty();
                         if borrowed {
-                            session.input = session.worker_input.take();
+                            session.input = session.context.input.take();
                         }
                         let read = session.read_input(&stream, chunk);
                         if let Ok(end) = read {
@@ -159,6 +175,22 @@ pub async fn serve(
         }
     }
     .await;
+    context.idle.forget(watched);
+    let outcome = match outcome {
+        Ok(Ending::Park) => match stream.into_idle() {
+            Ok(socket) => {
+                let client = ParkedClient {
+                    socket,
+                    router: session.router,
+                    state: session.state,
+                };
+                context.parking.park(&context, client);
+                return;
+            }
+            Err(error) => Err(error),
+        },
+        other => other,
+    };
     let stat = match (&outcome, &session.closing) {
         (Err(_), _) | (_, Closing::AfterProtocolError) => PoolStat::ClientErr,
         _ => PoolStat::ClientEof,
@@ -192,7 +224,8 @@ impl Session {
             BytesMut::from(&self.input[..])
         };
         self.input.clear();
-        self.worker_input
+        self.context
+            .input
             .replace(std::mem::replace(&mut self.input, leftover));
     }
 
@@ -406,11 +439,13 @@ impl Session {
     }
 
     fn answer_local(&mut self, command: LocalCommand, args: &FrameArgs<'_, '_>) -> Decision {
+        let (connected_clients, parked_clients) = self.router.connected_clients();
         let facts = ProxyFacts {
             pool: self.router.pool(),
             live_servers: self.router.live_servers(),
             uptime_seconds: self.router.shared.started.elapsed().as_secs(),
-            connected_clients: self.router.connected_clients(),
+            connected_clients,
+            parked_clients,
             workers: self.router.shared.workers,
         };
         match local::answer(command, args, &mut self.state, &facts, &mut self.scratch) {

@@ -1,16 +1,56 @@
 //! One socket type for the data path: a TCP or unix-domain stream, with the readiness-based
-//! reads and vectored writes the client and backend loops use.
+//! reads and vectored writes the client and backend loops use, and its idle form, a bare
+//! socket outside the runtime (a new or parked client).
 
 use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use bytes::BytesMut;
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpStream, UnixStream};
 
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+/// A client socket the runtime does not watch: non-blocking, owned, nothing else.
+pub enum IdleSocket {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl AsFd for IdleSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            IdleSocket::Tcp(stream) => stream.as_fd(),
+            IdleSocket::Unix(stream) => stream.as_fd(),
+        }
+    }
+}
+
+impl IdleSocket {
+    /// Registers the socket with the worker's runtime.
+    pub fn into_stream(self) -> io::Result<Stream> {
+        Ok(match self {
+            IdleSocket::Tcp(stream) => Stream::Tcp(TcpStream::from_std(stream)?),
+            IdleSocket::Unix(stream) => Stream::Unix(UnixStream::from_std(stream)?),
+        })
+    }
+
+    /// Applies the client socket options nutcracker applies: TCP_NODELAY, and SO_KEEPALIVE
+    /// with `tcpkeepalive: true`.
+    pub fn configure(self, keepalive: bool) -> io::Result<IdleSocket> {
+        if let IdleSocket::Tcp(stream) = &self {
+            stream.set_nodelay(true)?;
+            if keepalive {
+                socket2::SockRef::from(stream).set_keepalive(true)?;
+            }
+        }
+        Ok(self)
+    }
 }
 
 impl Stream {
@@ -22,6 +62,14 @@ impl Stream {
 
     pub async fn connect_unix(path: &Path) -> io::Result<Stream> {
         Ok(Stream::Unix(UnixStream::connect(path).await?))
+    }
+
+    /// Takes the socket out of the runtime.
+    pub fn into_idle(self) -> io::Result<IdleSocket> {
+        Ok(match self {
+            Stream::Tcp(stream) => IdleSocket::Tcp(stream.into_std()?),
+            Stream::Unix(stream) => IdleSocket::Unix(stream.into_std()?),
+        })
     }
 
     /// Waits until the socket is readable, writable, or both, as asked.
@@ -58,6 +106,13 @@ impl Stream {
             Stream::Unix(stream) => stream.try_write_vectored(slices),
         }
     }
+}
+
+/// Registers a descriptor the proxy owns (a listener, an epoll set) with the worker's runtime.
+pub fn watch_fd<T: AsFd + AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: `AsFd` ties the descriptor to `owner`'s lifetime: it stays open, and stays the
+    // same descriptor, for as long as the `AsyncFd` holds `owner`.
+    unsafe { AsyncFd::register(owner) }.map_err(io::Error::from)
 }
 
 /// Reads into `buf`, growing it by at least `chunk` bytes of spare room first.

@@ -1,6 +1,7 @@
 //! A worker thread: its own single-threaded runtime, its own listener per pool (SO_REUSEPORT
-//! spreads clients over workers), its own backend connections, and its own stats table, which
-//! it publishes every 100 ms. Nothing on the request path is shared with another thread.
+//! spreads clients over workers), its own backend connections, its own parked clients, and
+//! its own stats table, which it publishes every 100 ms. Nothing on the request path is
+//! shared with another thread.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -16,9 +17,9 @@ use tokio::task::LocalSet;
 
 use super::Shared;
 use super::listener::BoundListener;
+use super::local::ConnectionState;
+use super::parking::{IdleSweep, ParkedClient, ParkingLot};
 use super::router::PoolRouter;
-use super::session;
-use super::stream::Stream;
 use crate::admin::catalog::PoolStat;
 use crate::admin::stats::StatsTable;
 
@@ -26,6 +27,15 @@ use crate::admin::stats::StatsTable;
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a stopping worker waits for its clients' in-flight replies.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// What the tasks of one worker share, on its thread.
+pub struct WorkerContext {
+    /// The read buffer, lent to whichever client is reading, so an idle client holds none.
+    pub input: RefCell<BytesMut>,
+    pub parking: ParkingLot,
+    pub idle: IdleSweep,
+    pub stopping: watch::Receiver<bool>,
+}
 
 /// Runs worker `id` until the proxy stops and its clients are drained. Worker 0 counts the
 /// pool listeners in the stats, once, as nutcracker counts its one listener per pool.
@@ -52,7 +62,14 @@ async fn serve(
         .map(|pool| PoolRouter::new(pool, Arc::clone(&shared), Rc::clone(&stats)))
         .collect();
     let next_client = Rc::new(Cell::new(0u64));
-    let worker_input = Rc::new(RefCell::new(BytesMut::new()));
+    let context = Rc::new(WorkerContext {
+        input: RefCell::new(BytesMut::new()),
+        parking: ParkingLot::new()?,
+        idle: IdleSweep::default(),
+        stopping: stopping.clone(),
+    });
+    let parking = tokio::task::spawn_local(ParkingLot::run(Rc::clone(&context)));
+    tokio::task::spawn_local(IdleSweep::run(Rc::clone(&context)));
     let mut accepting = Vec::new();
     for (router, listener) in routers.iter().zip(listeners) {
         if id == 0 {
@@ -67,9 +84,8 @@ async fn serve(
         }
         accepting.push(tokio::task::spawn_local(accept(
             Rc::clone(router),
-            Rc::clone(&worker_input),
+            Rc::clone(&context),
             listener,
-            stopping.clone(),
             Rc::clone(&next_client),
             id,
         )));
@@ -84,6 +100,9 @@ async fn serve(
         if let Ok(Err(error)) = task.await {
             tracing::error!("worker {id}: accepting stopped: {error}");
         }
+    }
+    if let Err(error) = parking.await {
+        tracing::error!("worker {id}: parked clients: {error}");
     }
     let drained = tokio::time::timeout(DRAIN_LIMIT, async {
         while clients(&stats.borrow()) > 0 {
@@ -126,24 +145,25 @@ async fn publish_stats(
     }
 }
 
+/// Accepts clients until the proxy stops. A new client is parked until it sends something.
 async fn accept(
     router: Rc<PoolRouter>,
-    worker_input: Rc<RefCell<BytesMut>>,
+    context: Rc<WorkerContext>,
     listener: BoundListener,
-    mut stopping: watch::Receiver<bool>,
     next_client: Rc<Cell<u64>>,
     worker: usize,
 ) -> io::Result<()> {
-    let listener = listener.into_tokio()?;
+    let listener = listener.into_runtime()?;
     let keepalive = router.pool().tcpkeepalive;
     let workers = router.shared.workers as u64;
+    let mut stopping = context.stopping.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopping.changed() => return Ok(()),
         };
-        let stream = match accepted.and_then(|stream| stream.configure(keepalive)) {
-            Ok(stream) => stream,
+        let socket = match accepted.and_then(|socket| socket.configure(keepalive)) {
+            Ok(socket) => socket,
             Err(error) => {
                 tracing::warn!("accept on pool '{}' failed: {error}", router.pool().name);
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -152,14 +172,13 @@ async fn accept(
         };
         let sequence = next_client.get();
         next_client.set(sequence + 1);
-        let id = sequence * workers + worker as u64 + 1;
-        tokio::task::spawn_local(session::serve(
-            Rc::clone(&router),
-            Rc::clone(&worker_input),
-            stream,
-            id,
-            stopping.clone(),
-        ));
+        router.client_opened();
+        let client = ParkedClient {
+            socket,
+            router: Rc::clone(&router),
+            state: ConnectionState::new(sequence * workers + worker as u64 + 1),
+        };
+        context.parking.park(&context, client);
     }
 }
 
@@ -168,19 +187,5 @@ pub fn listen_text(listen: &Listen) -> String {
     match listen {
         Listen::Tcp { host, port } => format!("{host}:{port}"),
         Listen::Unix { path, .. } => path.display().to_string(),
-    }
-}
-
-impl Stream {
-    /// Applies the client socket options nutcracker applies: TCP_NODELAY, and SO_KEEPALIVE
-    /// with `tcpkeepalive: true`.
-    fn configure(self, keepalive: bool) -> io::Result<Stream> {
-        if let Stream::Tcp(stream) = &self {
-            stream.set_nodelay(true)?;
-            if keepalive {
-                socket2::SockRef::from(stream).set_keepalive(true)?;
-            }
-        }
-        Ok(self)
     }
 }
