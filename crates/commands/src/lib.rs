@@ -22,13 +22,14 @@
 //! ```
 //!
 //! Modules: `args` (the [`Arguments`] view of a request), `command` (the entry types),
-//! `table` (the data), `lookup` (finding entries), `keys` (finding keys), `error` (texts).
+//! `table` (the data), `lookup` and `name_table` (finding entries), `keys` (finding keys), `error` (texts).
 
 mod args;
 mod command;
 mod error;
 mod keys;
 mod lookup;
+mod name_table;
 mod table;
 
 pub use args::Arguments;

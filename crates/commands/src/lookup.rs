@@ -1,14 +1,16 @@
 //! Finding a request's command: [`lookup`] by name, [`resolve`] for a whole request (name,
 //! subcommand, support, arity), and [`commands`] for the whole table.
 //!
-//! Names match ASCII case-insensitively without copying: the table is sorted by lower-case
-//! name and searched by comparing each byte of the request lowered on the fly.
+//! Names match ASCII case-insensitively without copying. Top-level names are found through the
+//! hash table of `name_table`; subcommand tables are small and sorted by lower-case name, and
+//! are searched by comparing each byte of the request lowered on the fly.
 
 use std::cmp::Ordering;
 
 use crate::args::Arguments;
 use crate::command::{Command, Kind};
 use crate::error::CommandError;
+use crate::name_table;
 use crate::table::COMMANDS;
 
 /// The command named `name` (ASCII case-insensitive), or `None` if rampart does not know it.
@@ -17,10 +19,7 @@ use crate::table::COMMANDS;
 /// [`Command::subcommand`], or by [`resolve`] directly.
 #[must_use]
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
-    COMMANDS
-        .binary_search_by(|command| compare_ignoring_case(command.name.as_bytes(), name))
-        .ok()
-        .map(|found| &COMMANDS[found])
+    name_table::find(name)
 }
 
 /// Every top-level command, sorted by name; subcommands hang off their container.
@@ -76,8 +75,92 @@ pub(crate) fn compare_ignoring_case(table: &[u8], name: &[u8]) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use super::{lookup, resolve};
-    use crate::{CommandError, Kind, LocalCommand};
+    use super::{compare_ignoring_case, lookup, resolve};
+    use crate::table::COMMANDS;
+    use crate::{Command, CommandError, Kind, LocalCommand};
+
+    /// The plain search the hash table replaces: a binary search of the sorted table.
+    fn lookup_by_binary_search(name: &[u8]) -> Option<&'static Command> {
+        COMMANDS
+            .binary_search_by(|command| compare_ignoring_case(command.name.as_bytes(), name))
+            .ok()
+            .map(|found| &COMMANDS[found])
+    }
+
+    /// `name` with every other ASCII letter in upper case, starting with the first.
+    fn alternating_case(name: &[u8]) -> Vec<u8> {
+        name.iter()
+            .enumerate()
+            .map(|(i, byte)| {
+                if i % 2 == 0 {
+                    byte.to_ascii_uppercase()
+                } else {
+                    *byte
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_is_found_in_every_case() {
+        for command in COMMANDS {
+            let lower = command.name.as_bytes().to_vec();
+            let upper = lower.to_ascii_uppercase();
+            let mixed = alternating_case(&lower);
+            let mixed_other_way = alternating_case(&upper).to_ascii_lowercase();
+            for name in [&lower, &upper, &mixed, &mixed_other_way] {
+                assert_eq!(lookup(name), Some(command), "{}", command.name);
+            }
+        }
+    }
+
+    /// Names one edit away from `name`: each byte replaced by a few others (its case-flipped
+    /// neighbours among them), one byte more at either end, and one byte less at either end.
+    fn near_misses(name: &[u8]) -> Vec<Vec<u8>> {
+        let mut misses = Vec::new();
+        for at in 0..name.len() {
+            for replacement in [b'a', b'Z', b'_', b'|', 0x20, 0x00, 0x7f, 0x80, 0xc1, 0xff] {
+                let mut miss = name.to_vec();
+                miss[at] = replacement;
+                misses.push(miss);
+                let mut miss = name.to_vec();
+                miss[at] ^= 0x20;
+                misses.push(miss);
+            }
+        }
+        for extra in [b'x', b'_', b' ', 0x00, 0xe0] {
+            misses.push([name, &[extra]].concat());
+            misses.push([&[extra][..], name].concat());
+        }
+        if let Some((_, rest)) = name.split_first() {
+            misses.push(rest.to_vec());
+        }
+        if let Some((_, rest)) = name.split_last() {
+            misses.push(rest.to_vec());
+        }
+        misses
+    }
+
+    #[test]
+    fn near_misses_find_what_the_binary_search_finds() {
+        for command in COMMANDS {
+            for name in near_misses(command.name.as_bytes()) {
+                assert_eq!(
+                    lookup(&name),
+                    lookup_by_binary_search(&name),
+                    "{}",
+                    String::from_utf8_lossy(&name)
+                );
+                assert_eq!(
+                    lookup(&name.to_ascii_uppercase()),
+                    lookup_by_binary_search(&name.to_ascii_uppercase())
+                );
+            }
+        }
+        for sub in COMMANDS.iter().flat_map(|command| command.subcommands) {
+            assert_eq!(lookup(sub.name.as_bytes()), None, "{}", sub.name);
+        }
+    }
 
     #[test]
     fn lookup_ignores_ascii_case() {

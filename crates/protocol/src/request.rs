@@ -34,6 +34,9 @@ pub const MAX_INLINE_LEN: usize = 64 * 1024;
 /// cannot hold a valid length.
 const MAX_LENGTH_DIGITS: usize = 20;
 
+/// The most digits [`common_length_line`] reads: any such number fits in an `i64`.
+const COMMON_LENGTH_DIGITS: usize = 9;
+
 /// How many argument spans the parser keeps allocated between frames; a larger vector, grown
 /// by one huge request, is shrunk back so that one request does not pin its memory.
 const RETAINED_ARG_CAPACITY: usize = 1024;
@@ -113,77 +116,96 @@ impl RequestParser {
 
     /// Runs the state machine as far as `buf` allows.
     fn advance(&mut self, buf: &[u8]) -> Result<Option<Completed>, ProtocolError> {
-        loop {
-            match self.state {
-                State::Start => {
-                    self.begin();
-                    match buf.first() {
-                        None => return Ok(None),
-                        Some(b'*') => {
-                            let error = ProtocolError::InvalidMultibulkLength;
-                            let Some((count, next)) = length_line(buf, 0, error)? else {
-                                return Ok(None);
-                            };
-                            if count <= 0 {
-                                return Ok(Some(Completed {
-                                    byte_len: next,
-                                    inline: false,
-                                }));
-                            }
-                            let remaining = usize::try_from(count)
-                                .ok()
-                                .filter(|&count| count <= MAX_MULTIBULK_LEN)
-                                .ok_or(error)?;
-                            self.pos = next;
-                            self.state = State::BulkHeader { remaining };
+        match self.state {
+            State::Start => {
+                self.begin();
+                match buf.first() {
+                    None => Ok(None),
+                    Some(b'*') => {
+                        let error = ProtocolError::InvalidMultibulkLength;
+                        let Some((count, next)) = length_line(buf, 0, error)? else {
+                            return Ok(None);
+                        };
+                        if count <= 0 {
+                            return Ok(Some(Completed {
+                                byte_len: next,
+                                inline: false,
+                            }));
                         }
-                        Some(_) => self.state = State::Inline { scan: 0 },
+                        let remaining = usize::try_from(count)
+                            .ok()
+                            .filter(|&count| count <= MAX_MULTIBULK_LEN)
+                            .ok_or(error)?;
+                        self.bulk_strings(buf, next, remaining, None)
                     }
+                    Some(_) => self.inline(buf, 0),
                 }
-                State::Inline { scan } => return self.inline(buf, scan),
-                State::BulkHeader { remaining } => {
-                    let Some(&first) = buf.get(self.pos) else {
-                        return Ok(None);
+            }
+            State::Inline { scan } => self.inline(buf, scan),
+            State::BulkHeader { remaining } => self.bulk_strings(buf, self.pos, remaining, None),
+            State::BulkBody { remaining, len } => {
+                self.bulk_strings(buf, self.pos, remaining, Some(len))
+            }
+        }
+    }
+
+    /// Frames the bulk strings of a multibulk from `pos`, with `remaining` (at least one) still
+    /// to come; `header_len` is the length of the first when its `$` line was already read.
+    /// When `buf` ends first, the state and position to resume from are saved.
+    fn bulk_strings(
+        &mut self,
+        buf: &[u8],
+        mut pos: usize,
+        mut remaining: usize,
+        mut header_len: Option<usize>,
+    ) -> Result<Option<Completed>, ProtocolError> {
+        let error = ProtocolError::InvalidBulkLength;
+        loop {
+            let len = match header_len.take() {
+                Some(len) => len,
+                None => {
+                    let Some(&first) = buf.get(pos) else {
+                        return Ok(self.wait(pos, State::BulkHeader { remaining }));
                     };
                     if first != b'$' {
                         return Err(ProtocolError::ExpectedBulk(first));
                     }
-                    let error = ProtocolError::InvalidBulkLength;
-                    let Some((len, next)) = length_line(buf, self.pos, error)? else {
-                        return Ok(None);
+                    let Some((len, next)) = length_line(buf, pos, error)? else {
+                        return Ok(self.wait(pos, State::BulkHeader { remaining }));
                     };
-                    let len = usize::try_from(len)
+                    pos = next;
+                    usize::try_from(len)
                         .ok()
                         .filter(|&len| len <= MAX_BULK_LEN)
-                        .ok_or(error)?;
-                    self.pos = next;
-                    self.state = State::BulkBody { remaining, len };
+                        .ok_or(error)?
                 }
-                State::BulkBody { remaining, len } => {
-                    let error = ProtocolError::InvalidBulkLength;
-                    let end = self.pos.checked_add(len).ok_or(error)?;
-                    let after = end.checked_add(2).ok_or(error)?;
-                    let Some(terminator) = buf.get(end..after) else {
-                        return Ok(None);
-                    };
-                    if terminator != b"\r\n" {
-                        return Err(ProtocolError::ExpectedCrlf);
-                    }
-                    self.args.push(self.pos..end);
-                    self.pos = after;
-                    if remaining <= 1 {
-                        self.state = State::Start;
-                        return Ok(Some(Completed {
-                            byte_len: after,
-                            inline: false,
-                        }));
-                    }
-                    self.state = State::BulkHeader {
-                        remaining: remaining - 1,
-                    };
-                }
+            };
+            let end = pos.checked_add(len).ok_or(error)?;
+            let after = end.checked_add(2).ok_or(error)?;
+            let Some(terminator) = buf.get(end..after) else {
+                return Ok(self.wait(pos, State::BulkBody { remaining, len }));
+            };
+            if terminator != b"\r\n" {
+                return Err(ProtocolError::ExpectedCrlf);
             }
+            self.args.push(pos..end);
+            pos = after;
+            if remaining <= 1 {
+                self.state = State::Start;
+                return Ok(Some(Completed {
+                    byte_len: after,
+                    inline: false,
+                }));
+            }
+            remaining -= 1;
         }
+    }
+
+    /// Saves where to resume once more bytes have arrived; there is no frame yet.
+    fn wait(&mut self, pos: usize, state: State) -> Option<Completed> {
+        self.pos = pos;
+        self.state = state;
+        None
     }
 
     /// Frames an inline request; bytes of `buf` before `scan` are known to hold no LF.
@@ -234,7 +256,21 @@ struct Completed {
 
 /// Parses the `*<n>` or `$<n>` line starting at `start`: the number and the offset after the
 /// line's CRLF, or `None` when the line is incomplete.
+#[inline]
 fn length_line(
+    buf: &[u8],
+    start: usize,
+    error: ProtocolError,
+) -> Result<Option<(i64, usize)>, ProtocolError> {
+    match common_length_line(buf, start) {
+        Some(line) => Ok(Some(line)),
+        None => any_length_line(buf, start, error),
+    }
+}
+
+/// [`length_line`] for every line, the rare ones included: incomplete, long, or invalid.
+#[cold]
+fn any_length_line(
     buf: &[u8],
     start: usize,
     error: ProtocolError,
@@ -247,6 +283,32 @@ fn length_line(
     let digits = buf.get(digits_start..cr).unwrap_or_default();
     let value = parse_i64(digits).ok_or(error)?;
     Ok(Some((value, cr + 2)))
+}
+
+/// The common case of [`length_line`] in one pass: a complete line of one to
+/// [`COMMON_LENGTH_DIGITS`] digits, the first not zero. `None` leaves any other line, valid or
+/// not, to the general parser.
+fn common_length_line(buf: &[u8], start: usize) -> Option<(i64, usize)> {
+    let digits_start = start + 1;
+    let first = *buf.get(digits_start)?;
+    if !(b'1'..=b'9').contains(&first) {
+        return None;
+    }
+    let mut value = i64::from(first - b'0');
+    let mut at = digits_start + 1;
+    loop {
+        let byte = *buf.get(at)?;
+        if byte == b'\r' {
+            break;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 || at - digits_start >= COMMON_LENGTH_DIGITS {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+        at += 1;
+    }
+    (buf.get(at + 1) == Some(&b'\n')).then_some((value, at + 2))
 }
 
 /// Whether Redis's inline splitter (`isspace`) separates arguments at `byte`.
@@ -788,6 +850,51 @@ mod tests {
             assert_eq!(in_pieces(&input, 1), expected, "{input:?}");
             assert_eq!(in_pieces(&input, 5), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn common_length_lines_read_as_the_general_parser_reads_them() {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for value in [
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            999_999_999,
+            1_000_000_000,
+            u64::MAX,
+        ] {
+            lines.push(format!("${value}\r\n").into_bytes());
+            lines.push(format!("$0{value}\r\n").into_bytes());
+            lines.push(format!("$-{value}\r\n").into_bytes());
+        }
+        let mut rng = XorShift(7);
+        let alphabet = b"0123456789\r\n-+ x";
+        for _ in 0..5000 {
+            let mut line = vec![b'$'];
+            line.extend((0..rng.below(14)).map(|_| alphabet[rng.below(alphabet.len())]));
+            lines.push(line);
+        }
+        let error = ProtocolError::InvalidBulkLength;
+        let mut common = 0;
+        for line in &lines {
+            for end in 0..=line.len() {
+                let buf = &line[..end];
+                if let Some(found) = common_length_line(buf, 0) {
+                    common += 1;
+                    assert_eq!(any_length_line(buf, 0, error), Ok(Some(found)), "{buf:?}");
+                }
+                assert_eq!(
+                    length_line(buf, 0, error),
+                    any_length_line(buf, 0, error),
+                    "{buf:?}"
+                );
+            }
+        }
+        assert!(common > 20, "{common}");
     }
 
     #[test]
