@@ -382,7 +382,6 @@ fn proxy_connected_clients(client: &mut Client) -> u64 {
     }
 }
 
-
 #[test]
 fn redis_rs_thousand_concurrent_clients() {
     const CLIENTS: usize = 1000;

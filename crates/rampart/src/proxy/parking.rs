@@ -146,10 +146,11 @@ pub fn resume(context: &Rc<WorkerContext>, client: ParkedClient) {
     tokio::task::spawn_local(session::serve(Rc::clone(context), client));
 }
 
-/// The live sessions of a worker, swept every [`IDLE_SWEEP_PERIOD`] to find the idle ones.
-/// Sessions register once when they start, so a request costs nothing here.
+/// The live sessions of a worker, swept every [`IDLE_SWEEP_PERIOD`] to find the idle ones,
+/// and woken all at once when the proxy stops. Sessions register once when they start, so a
+/// request costs nothing here.
 #[derive(Default)]
-pub struct IdleSweep {
+pub struct LiveSessions {
     sessions: RefCell<Slab<Watched>>,
 }
 
@@ -160,8 +161,8 @@ struct Watched {
     park_asked: bool,
 }
 
-impl IdleSweep {
-    pub fn watch(&self, queue: &Rc<ReplyQueue>) -> usize {
+impl LiveSessions {
+    pub fn register(&self, queue: &Rc<ReplyQueue>) -> usize {
         self.sessions.borrow_mut().insert(Watched {
             queue: Rc::clone(queue),
             requests_seen: queue.requests_taken(),
@@ -169,7 +170,7 @@ impl IdleSweep {
         })
     }
 
-    pub fn forget(&self, key: usize) {
+    pub fn unregister(&self, key: usize) {
         self.sessions.borrow_mut().try_remove(key);
     }
 
@@ -181,15 +182,22 @@ impl IdleSweep {
             .is_some_and(|watched| std::mem::take(&mut watched.park_asked))
     }
 
+    /// Wakes every session (to notice that the proxy is stopping).
+    pub fn wake_all(&self) {
+        for (_, watched) in self.sessions.borrow().iter() {
+            watched.queue.wake.notify();
+        }
+    }
+
     /// Sweeps forever: a session with no new request since the previous sweep and no reply
     /// pending is asked to park.
-    pub async fn run(context: Rc<WorkerContext>) {
+    pub async fn sweep(context: Rc<WorkerContext>) {
         let mut interval = tokio::time::interval(IDLE_SWEEP_PERIOD);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut live_at_last_sweep = 0;
         loop {
             interval.tick().await;
-            let mut sessions = context.idle.sessions.borrow_mut();
+            let mut sessions = context.sessions.sessions.borrow_mut();
             if sessions.len() + TRIM_AFTER_SESSIONS_GONE <= live_at_last_sweep {
                 give_back_free_memory();
             }

@@ -102,7 +102,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
     };
     let chunk = router.shared.mbuf_size;
     let queue = Rc::new(ReplyQueue::new());
-    let watched = context.idle.watch(&queue);
+    let registered = context.sessions.register(&queue);
     let mut session = Session {
         queue,
         state,
@@ -112,10 +112,13 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
         key_servers: Vec::new(),
         fragment_servers: Vec::new(),
         fragment_ends: Vec::new(),
-        closing: Closing::Open,
+        closing: if context.stop_requested.get() {
+            Closing::AfterReplies
+        } else {
+            Closing::Open
+        },
         router,
     };
-    let mut stopping = context.stopping.clone();
     let mut parser = RequestParser::new();
     let mut end_of_input = false;
     let mut backlog = false;
@@ -141,8 +144,12 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
             tokio::select! {
                 biased;
                 () = session.queue.wake.notified() => {
+                    if context.stop_requested.get() && serving {
+                        session.closing = Closing::AfterReplies;
+                        continue;
+                    }
                     let idle = open && !backlog && session.queue.is_empty() && session.input.is_empty();
-                    if context.idle.take_park_request(watched) && idle {
+                    if context.sessions.take_park_request(registered) && idle {
                         return Ok(Ending::Park);
                     }
                 }
@@ -166,16 +173,11 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
                         read?;
                     }
                 }
-                changed = stopping.changed(), if matches!(session.closing, Closing::Open) => {
-                    if changed.is_err() || *stopping.borrow() {
-                        session.closing = Closing::AfterReplies;
-                    }
-                }
             }
         }
     }
     .await;
-    context.idle.forget(watched);
+    context.sessions.unregister(registered);
     let outcome = match outcome {
         Ok(Ending::Park) => match stream.into_idle() {
             Ok(socket) => {

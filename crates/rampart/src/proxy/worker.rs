@@ -18,7 +18,7 @@ use tokio::task::LocalSet;
 use super::Shared;
 use super::listener::BoundListener;
 use super::local::ConnectionState;
-use super::parking::{IdleSweep, ParkedClient, ParkingLot};
+use super::parking::{LiveSessions, ParkedClient, ParkingLot};
 use super::router::PoolRouter;
 use crate::admin::catalog::PoolStat;
 use crate::admin::stats::StatsTable;
@@ -33,8 +33,11 @@ pub struct WorkerContext {
     /// The read buffer, lent to whichever client is reading, so an idle client holds none.
     pub input: RefCell<BytesMut>,
     pub parking: ParkingLot,
-    pub idle: IdleSweep,
+    pub sessions: LiveSessions,
+    /// Changes once, when the proxy starts stopping (for the accept loops and parked clients).
     pub stopping: watch::Receiver<bool>,
+    /// Set when the proxy starts stopping, before every session is woken to notice it.
+    pub stop_requested: Cell<bool>,
 }
 
 /// Runs worker `id` until the proxy stops and its clients are drained. Worker 0 counts the
@@ -65,11 +68,12 @@ async fn serve(
     let context = Rc::new(WorkerContext {
         input: RefCell::new(BytesMut::new()),
         parking: ParkingLot::new()?,
-        idle: IdleSweep::default(),
+        sessions: LiveSessions::default(),
         stopping: stopping.clone(),
+        stop_requested: Cell::new(false),
     });
     let parking = tokio::task::spawn_local(ParkingLot::run(Rc::clone(&context)));
-    tokio::task::spawn_local(IdleSweep::run(Rc::clone(&context)));
+    tokio::task::spawn_local(LiveSessions::sweep(Rc::clone(&context)));
     let mut accepting = Vec::new();
     for (router, listener) in routers.iter().zip(listeners) {
         if id == 0 {
@@ -101,6 +105,8 @@ async fn serve(
             tracing::error!("worker {id}: accepting stopped: {error}");
         }
     }
+    context.stop_requested.set(true);
+    context.sessions.wake_all();
     if let Err(error) = parking.await {
         tracing::error!("worker {id}: parked clients: {error}");
     }
