@@ -43,7 +43,7 @@ CASES = [
     {"id": "c50", "title": "GET/SET, 50 clients, unpipelined", "clients": 50, "pipeline": 1,
      "size": 3, "n": 1, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
     {"id": "p16", "title": "GET/SET, 50 clients, -P 16", "clients": 50, "pipeline": 16,
-     "size": 3, "n": 5, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
+     "size": 3, "n": 10, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
     {"id": "k10", "title": "10-key MGET / MSET, 50 clients", "clients": 50, "pipeline": 1,
      "size": 3, "n": 0.5, "ops": [("MSET", ["-t", "mset"]), ("MGET", MGET10)]},
     {"id": "v1k", "title": "GET/SET, 1 KB values, 50 clients", "clients": 50, "pipeline": 1,
@@ -555,6 +555,7 @@ def build_rows(results):
             "label": r["label"], "case": r["case"], "op": r["op"],
             "direct_rps": d.get("rps"), "nut_rps": n.get("rps"), "ram_rps": m.get("rps"),
             "rps_ratio": ratio(m.get("rps"), n.get("rps")),
+            "direct_cpu": d.get("cpu_s_per_1m"),
             "nut_cpu": n.get("cpu_s_per_1m"), "ram_cpu": m.get("cpu_s_per_1m"),
             "cpu_ratio": ratio(m.get("cpu_s_per_1m"), n.get("cpu_s_per_1m")),
             "p50": [x.get("p50_ms") for x in (d, n, m)],
@@ -606,14 +607,15 @@ def evaluate_targets(rows, idle):
 
 def render_tables(rows, idle, targets, markdown):
     head = ["case", "direct rps", "nutcracker rps", "rampart rps", "rps r/n",
-            "CPU s/1M n", "CPU s/1M r", "CPU r/n", "p50 ms d/n/r", "p99 ms d/n/r", "p99 r/n",
+            "CPU s/1M d", "CPU s/1M n", "CPU s/1M r", "CPU r/n", "p50 ms d/n/r", "p99 ms d/n/r", "p99 r/n",
             "peak RSS MB n", "peak RSS MB r"]
     body = []
     for r in rows:
         body.append([
             r["label"], fmt(r["direct_rps"], ",.0f"), fmt(r["nut_rps"], ",.0f"),
             fmt(r["ram_rps"], ",.0f"), fmt(r["rps_ratio"], ".2f"),
-            fmt(r["nut_cpu"], ".2f"), fmt(r["ram_cpu"], ".2f"), fmt(r["cpu_ratio"], ".2f"),
+            fmt(r["direct_cpu"], ".2f"), fmt(r["nut_cpu"], ".2f"), fmt(r["ram_cpu"], ".2f"),
+            fmt(r["cpu_ratio"], ".2f"),
             "/".join(fmt(x, ".2f") for x in r["p50"]),
             "/".join(fmt(x, ".2f") for x in r["p99"]), fmt(r["p99_ratio"], ".2f"),
             fmt(r["nut_rss"] and r["nut_rss"] / 1024, ".1f"),
@@ -806,13 +808,15 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"),
                     help="directory for latest.json, latest.svg, latest.md (default bench/results)")
     ap.add_argument("--requests", type=int, default=None,
-                    help="base requests per row (default 20000 quick, 200000 full)")
+                    help="base requests per row (default 50000 quick, 200000 full)")
     ap.add_argument("--rounds", type=int, default=None,
                     help="passes over the matrix; each cell reports the median (default 1 "
                     "quick, 3 full)")
     ap.add_argument("--servers", type=int, default=3, help="redis-servers in the pool (3)")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="rampart --workers (default: rampart's own, one per CPU)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="rampart --workers (default 1: redis-benchmark and the redis-servers "
+                    "share this machine's cores, and one worker is fastest there; 0 = "
+                    "rampart's own default, one per CPU)")
     args = ap.parse_args()
     if args.servers < 1:
         ap.error("--servers must be at least 1")
@@ -823,7 +827,7 @@ def main():
     if not os.access(RAMPART, os.X_OK):
         raise SystemExit(f"bench: {RAMPART} missing; run `cargo build --release`")
 
-    base_n = args.requests or (20_000 if args.quick else 200_000)
+    base_n = args.requests or (50_000 if args.quick else 200_000)
     rounds = args.rounds or (1 if args.quick else 3)
     timeout = 60 if args.quick else 240
     mode = "quick" if args.quick else "full"
@@ -918,7 +922,9 @@ def main():
             procs.stop(chk_procs[name])
 
         # the processes and ports of the current case's pair
-        proc_of, pids, ports = {}, {"direct": None}, {"direct": redis_ports[0]}
+        direct_proc = procs.items[0][1]
+        proc_of = {"direct": direct_proc}
+        pids, ports = {"direct": direct_proc.pid}, {"direct": redis_ports[0]}
 
         def measure(t, case, op, op_args, n):
             """One redis-benchmark run against target t, with the proxy's CPU time and peak
@@ -1064,7 +1070,7 @@ def main():
         f.write(render_svg(rows, subtitle))
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(f"Run {started:%Y-%m-%d %H:%M} UTC, `{doc['command']}`, {mode} mode "
-                f"({base_n:,} requests per run; x5 for -P 16, x0.5 for 10-key rows; "
+                f"({base_n:,} requests per run; x10 for -P 16, x0.5 for 10-key rows; "
                 f"{rounds} round{'s' if rounds > 1 else ''}, median shown), "
                 f"{doc['duration_s']} s.\n"
                 f"Machine: {info['nproc']} CPUs, {info['cpu_model']}, kernel {info['kernel']}; "
