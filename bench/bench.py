@@ -547,6 +547,17 @@ def row_label(case, op):
             "v1k": f"{op} 1KB", "c1000": f"{op} c1000"}[case["id"]]
 
 
+def paired_ratio(nut, ram, key):
+    """rampart's / nutcracker's `key`, as the median over the rounds of the ratio within each
+    round: the two runs of a round are seconds apart, so the machine's drift from one round
+    to the next (other tenants, frequency) cancels out instead of landing on one side."""
+    nut_by_round = {r["round"]: r[key] for r in nut.get("runs", []) if key in r}
+    ratios = [ratio(r[key], nut_by_round[r["round"]]) for r in ram.get("runs", [])
+              if key in r and r["round"] in nut_by_round]
+    ratios = [x for x in ratios if x is not None]
+    return statistics.median(ratios) if ratios else ratio(ram.get(key), nut.get(key))
+
+
 def build_rows(results):
     rows = []
     for r in results:
@@ -554,13 +565,13 @@ def build_rows(results):
         rows.append({
             "label": r["label"], "case": r["case"], "op": r["op"],
             "direct_rps": d.get("rps"), "nut_rps": n.get("rps"), "ram_rps": m.get("rps"),
-            "rps_ratio": ratio(m.get("rps"), n.get("rps")),
+            "rps_ratio": paired_ratio(n, m, "rps"),
             "direct_cpu": d.get("cpu_s_per_1m"),
             "nut_cpu": n.get("cpu_s_per_1m"), "ram_cpu": m.get("cpu_s_per_1m"),
-            "cpu_ratio": ratio(m.get("cpu_s_per_1m"), n.get("cpu_s_per_1m")),
+            "cpu_ratio": paired_ratio(n, m, "cpu_s_per_1m"),
             "p50": [x.get("p50_ms") for x in (d, n, m)],
             "p99": [x.get("p99_ms") for x in (d, n, m)],
-            "p99_ratio": ratio(m.get("p99_ms"), n.get("p99_ms")),
+            "p99_ratio": paired_ratio(n, m, "p99_ms"),
             "nut_rss": n.get("peak_rss_kb"), "ram_rss": m.get("peak_rss_kb"),
         })
     return rows
@@ -977,7 +988,9 @@ def main():
                         "clients": case["clients"], "pipeline": case["pipeline"],
                         "value_bytes": case["size"], "requests": n,
                         "targets": {t: {"runs": []} for t in TARGETS}})
-                    for t in TARGETS:
+                    # the proxies take turns going first, round by round
+                    order = TARGETS if rnd % 2 else ["direct"] + PROXIES[::-1]
+                    for t in order:
                         res = measure(t, case, op, op_args, n)
                         res["round"] = rnd
                         entry["targets"][t]["runs"].append(res)

@@ -5,7 +5,7 @@
 //! proxy memory instead of a session's kilobyte and a half, which is what lets a worker hold
 //! tens of thousands of idle pooled connections cheaply.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
@@ -152,6 +152,8 @@ pub fn resume(context: &Rc<WorkerContext>, client: ParkedClient) {
 #[derive(Default)]
 pub struct LiveSessions {
     sessions: RefCell<Slab<Watched>>,
+    /// Sessions that ended or parked since the previous sweep.
+    gone_since_sweep: Cell<usize>,
 }
 
 struct Watched {
@@ -172,6 +174,7 @@ impl LiveSessions {
 
     pub fn unregister(&self, key: usize) {
         self.sessions.borrow_mut().try_remove(key);
+        self.gone_since_sweep.set(self.gone_since_sweep.get() + 1);
     }
 
     /// True once, after a sweep found the session idle and woke it to park.
@@ -194,15 +197,13 @@ impl LiveSessions {
     pub async fn sweep(context: Rc<WorkerContext>) {
         let mut interval = tokio::time::interval(IDLE_SWEEP_PERIOD);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut live_at_last_sweep = 0;
+        let live = &context.sessions;
         loop {
             interval.tick().await;
-            let mut sessions = context.sessions.sessions.borrow_mut();
-            if sessions.len() + TRIM_AFTER_SESSIONS_GONE <= live_at_last_sweep {
+            if live.gone_since_sweep.replace(0) >= TRIM_AFTER_SESSIONS_GONE {
                 give_back_free_memory();
             }
-            live_at_last_sweep = sessions.len();
-            for (_, watched) in sessions.iter_mut() {
+            for (_, watched) in live.sessions.borrow_mut().iter_mut() {
                 let requests = watched.queue.requests_taken();
                 if requests == watched.requests_seen && watched.queue.is_empty() {
                     watched.park_asked = true;
