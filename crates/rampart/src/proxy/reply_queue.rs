@@ -30,6 +30,8 @@ struct Queue {
     first_seq: u64,
     /// The client is gone: late replies are dropped.
     closed: bool,
+    /// Slots still waiting for their reply (not `Ready`).
+    unanswered: usize,
 }
 
 /// Shared between a client session and the backends serving it (same thread).
@@ -61,6 +63,7 @@ impl ReplyQueue {
                 slots: VecDeque::new(),
                 first_seq: 0,
                 closed: false,
+                unanswered: 0,
             }),
             wake: LocalNotify::default(),
         }
@@ -77,6 +80,9 @@ impl ReplyQueue {
     /// Appends a slot and returns its sequence number.
     pub fn push(&self, slot: Slot) -> u64 {
         let mut queue = self.queue.borrow_mut();
+        if !matches!(slot, Slot::Ready(_)) {
+            queue.unanswered += 1;
+        }
         queue.slots.push_back(slot);
         let seq = queue.first_seq + queue.slots.len() as u64 - 1;
         if seq == queue.first_seq {
@@ -100,6 +106,13 @@ impl ReplyQueue {
         self.len() == 0
     }
 
+    /// True when the head has a reply to write while later requests still wait for theirs
+    /// (a pipeline spread over several shards, answered shard by shard).
+    pub fn partly_answered(&self) -> bool {
+        let queue = self.queue.borrow();
+        queue.unanswered > 0 && matches!(queue.slots.front(), Some(Slot::Ready(_)))
+    }
+
     /// Fills slot `seq` (or one fragment of it) with a reply.
     pub fn complete(&self, seq: u64, part: Part, reply: Bytes) {
         let mut queue = self.queue.borrow_mut();
@@ -110,20 +123,32 @@ impl ReplyQueue {
         let Some(slot) = queue.slots.get_mut(index) else {
             return;
         };
-        match (part, &mut *slot) {
+        let answered = match (part, &mut *slot) {
             (Part::Fragment(fragment), Slot::Merging(merging)) => {
-                if let Some(merged) = merging.complete(fragment, reply)
-                    && let Slot::Merging(mut done) = std::mem::replace(slot, Slot::Ready(merged))
-                {
-                    let mut spare = self.spare.borrow_mut();
-                    if spare.len() < MAX_SPARE_MERGES {
-                        done.clear();
-                        spare.push(done);
+                match merging.complete(fragment, reply) {
+                    Some(merged) => {
+                        if let Slot::Merging(mut done) =
+                            std::mem::replace(slot, Slot::Ready(merged))
+                        {
+                            let mut spare = self.spare.borrow_mut();
+                            if spare.len() < MAX_SPARE_MERGES {
+                                done.clear();
+                                spare.push(done);
+                            }
+                        }
+                        true
                     }
+                    None => false,
                 }
             }
-            (_, Slot::Waiting) | (Part::Whole, Slot::Merging(_)) => *slot = Slot::Ready(reply),
+            (_, Slot::Waiting) | (Part::Whole, Slot::Merging(_)) => {
+                *slot = Slot::Ready(reply);
+                true
+            }
             (_, Slot::Ready(_)) => return,
+        };
+        if answered {
+            queue.unanswered -= 1;
         }
         if index == 0 {
             self.wake.notify();
@@ -179,5 +204,57 @@ impl ReplyQueue {
         let mut queue = self.queue.borrow_mut();
         queue.closed = true;
         queue.slots.clear();
+        queue.unanswered = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::merge::MergeKind;
+
+    fn written(queue: &ReplyQueue) -> Vec<u8> {
+        let mut out = Vec::new();
+        queue
+            .write_head::<8>(|slices| {
+                for slice in slices {
+                    out.extend_from_slice(slice);
+                }
+                Ok(slices.iter().map(|slice| slice.len()).sum())
+            })
+            .expect("an in-memory write");
+        out
+    }
+
+    #[test]
+    fn a_pipeline_is_partly_answered_until_its_last_reply() {
+        let queue = ReplyQueue::new();
+        let first = queue.push(Slot::Waiting);
+        let second = queue.push(Slot::Waiting);
+        let mut merging = queue.merging();
+        merging.prepare(MergeKind::AllOk, 2);
+        let third = queue.push(Slot::Merging(merging));
+        assert!(!queue.partly_answered(), "nothing to write yet");
+
+        queue.complete(second, Part::Whole, Bytes::from_static(b"+b\r\n"));
+        assert!(!queue.partly_answered(), "the head still waits");
+        queue.complete(first, Part::Whole, Bytes::from_static(b"+a\r\n"));
+        assert!(queue.partly_answered());
+        queue.complete(third, Part::Fragment(1), Bytes::from_static(b"+OK\r\n"));
+        assert!(
+            queue.partly_answered(),
+            "one fragment of the last is still out"
+        );
+        queue.complete(third, Part::Fragment(0), Bytes::from_static(b"+OK\r\n"));
+        assert!(!queue.partly_answered(), "every reply is in");
+
+        assert_eq!(written(&queue), b"+a\r\n+b\r\n+OK\r\n");
+        assert!(queue.is_empty());
+        let late = queue.push(Slot::Waiting);
+        queue.push(Slot::Ready(Bytes::from_static(b"+c\r\n")));
+        assert!(!queue.partly_answered());
+        queue.complete(late, Part::Whole, Bytes::from_static(b"+d\r\n"));
+        assert!(!queue.partly_answered());
+        assert_eq!(written(&queue), b"+d\r\n+c\r\n");
     }
 }

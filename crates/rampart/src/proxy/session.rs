@@ -122,8 +122,18 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
     let mut parser = RequestParser::new();
     let mut end_of_input = false;
     let mut backlog = false;
+    let mut deferred = false;
     let outcome: io::Result<Ending> = async {
         loop {
+            if !deferred && session.queue.partly_answered() {
+                // Let replies from the other shards that have already arrived land first:
+                // one write for the client instead of one per shard. Only once per write,
+                // so a slow shard delays the replies before it by one scheduler round at most.
+                deferred = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            deferred = false;
             let blocked = session.write_replies(&stream)?;
             let serving = matches!(session.closing, Closing::Open);
             if backlog && serving && session.queue.len() < MAX_PENDING_REPLIES {
