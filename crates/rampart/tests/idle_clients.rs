@@ -8,6 +8,8 @@ mod support;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use support::process::{Rampart, Redis, pool_yaml};
@@ -221,4 +223,62 @@ fn idle_clients_cost_little_memory() {
         settled = proxy.vm_rss_kb();
         settled - before < 2048
     });
+}
+
+#[test]
+fn a_unix_socket_pool_parks_and_serves_its_clients_too() {
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rampart.sock");
+    let server = format!("127.0.0.1:{}:1", redis.port);
+    let yaml = format!(
+        "{}local:\n  listen: {} 0600\n  redis: true\n  servers:\n   - {server}\n",
+        pool_yaml("alpha", port, "", std::slice::from_ref(&server)),
+        path.display()
+    );
+    let proxy = Rampart::start(&yaml, &[port], &[]);
+    let mut silent: Vec<UnixStream> = (0..5)
+        .map(|_| UnixStream::connect(&path).expect("connect to the unix socket"))
+        .collect();
+    let mode = fs::metadata(&path)
+        .expect("socket file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the listen permissions are applied");
+    wait_until("5 parked unix clients", PARKING_LIMIT, || {
+        pool_counter(&proxy.stats(), "local", "client_connections") == 5
+            && unix_info_clients(&path).contains("parked_clients:5\r\n")
+    });
+    for (index, stream) in silent.iter_mut().enumerate() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let key = format!("unix:{index}");
+        let set = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
+        stream.write_all(set.as_bytes()).expect("send SET");
+        let mut reply = [0u8; 5];
+        stream.read_exact(&mut reply).expect("read +OK");
+        assert_eq!(&reply, b"+OK\r\n", "unix client {index}");
+    }
+    assert_eq!(redis.get("unix:4").as_deref(), Some("v"));
+}
+
+/// The `# Clients` section of INFO, asked over the unix socket at `path`.
+fn unix_info_clients(path: &std::path::Path) -> String {
+    let mut stream = UnixStream::connect(path).expect("connect to the unix socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .write_all(b"*2\r\n$4\r\nINFO\r\n$7\r\nclients\r\n")
+        .expect("send INFO");
+    let mut text = String::new();
+    let mut chunk = [0u8; 512];
+    while !text.ends_with("\r\n\r\n\r\n") {
+        let read = stream.read(&mut chunk).expect("read INFO");
+        assert!(read > 0, "the proxy closed during INFO; got {text:?}");
+        text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+    }
+    text
 }
