@@ -112,6 +112,15 @@ fn ping(stream: &mut TcpStream) {
     assert_eq!(&reply, b"+PONG\r\n");
 }
 
+/// `SET key v` on a raw stream, asserting the `+OK`.
+fn set(stream: &mut (impl Read + Write), key: &str) {
+    let request = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
+    stream.write_all(request.as_bytes()).expect("send SET");
+    let mut reply = [0u8; 5];
+    stream.read_exact(&mut reply).expect("read +OK");
+    assert_eq!(&reply, b"+OK\r\n", "SET {key}");
+}
+
 #[test]
 fn silent_clients_are_parked_and_served_as_soon_as_they_speak() {
     let proxy = start(None);
@@ -121,12 +130,7 @@ fn silent_clients_are_parked_and_served_as_soon_as_they_speak() {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
-        let key = format!("silent:{index}");
-        let set = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
-        stream.write_all(set.as_bytes()).expect("send SET");
-        let mut reply = [0u8; 5];
-        stream.read_exact(&mut reply).expect("read +OK");
-        assert_eq!(&reply, b"+OK\r\n", "client {index}");
+        set(stream, &format!("silent:{index}"));
     }
     proxy.wait_for_clients(200, 0);
     proxy.wait_for_clients(200, 200);
@@ -254,12 +258,7 @@ fn a_unix_socket_pool_parks_and_serves_its_clients_too() {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
-        let key = format!("unix:{index}");
-        let set = format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
-        stream.write_all(set.as_bytes()).expect("send SET");
-        let mut reply = [0u8; 5];
-        stream.read_exact(&mut reply).expect("read +OK");
-        assert_eq!(&reply, b"+OK\r\n", "unix client {index}");
+        set(stream, &format!("unix:{index}"));
     }
     assert_eq!(redis.get("unix:4").as_deref(), Some("v"));
 }
