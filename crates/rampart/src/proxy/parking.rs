@@ -44,6 +44,8 @@ pub struct ParkedClient {
 pub struct ParkingLot {
     ready: AsyncFd<OwnedFd>,
     parked: RefCell<Slab<ParkedClient>>,
+    /// Nobody watches the set any more (the proxy is stopping): clients are not parked.
+    closed: Cell<bool>,
 }
 
 impl ParkingLot {
@@ -52,12 +54,18 @@ impl ParkingLot {
         Ok(ParkingLot {
             ready: watch_fd(epoll_set)?,
             parked: RefCell::new(Slab::new()),
+            closed: Cell::new(false),
         })
     }
 
     /// Parks `client` until it sends something or hangs up. A client that cannot be added to
-    /// the epoll set (the kernel's watch limit) is served by a session right away instead.
+    /// the epoll set (the kernel's watch limit), or that comes once the set is no longer
+    /// watched, is served by a session right away instead.
     pub fn park(&self, context: &Rc<WorkerContext>, client: ParkedClient) {
+        if self.closed.get() {
+            resume(context, client);
+            return;
+        }
         let mut parked = self.parked.borrow_mut();
         let entry = parked.vacant_entry();
         let added = epoll::add(
@@ -116,6 +124,7 @@ impl ParkingLot {
                 }
             }
         }
+        lot.closed.set(true);
         let parked = std::mem::take(&mut *lot.parked.borrow_mut());
         for (_, client) in parked {
             client.router.client_parked(false);
