@@ -21,6 +21,10 @@ use support::{free_port, wait_until};
 /// client idle for a whole period, so two seconds suffice; the rest is slack for a busy CI.
 const PARKING_LIMIT: Duration = Duration::from_secs(15);
 
+/// A fixed worker count, so the memory figures do not depend on the machine's CPU count
+/// (each worker parks, sweeps and trims on its own).
+const WORKERS: &[&str] = &["--workers", "2"];
+
 struct Proxy {
     _redis: Vec<Redis>,
     proxy: Rampart,
@@ -43,7 +47,7 @@ fn start(password: Option<&'static str>) -> Proxy {
     let proxy = Rampart::start(
         &pool_yaml("alpha", port, &directives, &servers),
         &[port],
-        &[],
+        WORKERS,
     );
     Proxy {
         _redis: redis,
@@ -241,7 +245,7 @@ fn a_unix_socket_pool_parks_and_serves_its_clients_too() {
         pool_yaml("alpha", port, "", std::slice::from_ref(&server)),
         path.display()
     );
-    let proxy = Rampart::start(&yaml, &[port], &[]);
+    let proxy = Rampart::start(&yaml, &[port], WORKERS);
     let mut silent: Vec<UnixStream> = (0..5)
         .map(|_| UnixStream::connect(&path).expect("connect to the unix socket"))
         .collect();
