@@ -1,18 +1,24 @@
 //! A client's replies in request order. Every request takes a slot when it is read; backends
 //! (and the proxy itself) fill slots in any order; the client writes from the head while the
 //! head is ready. Fragmented requests merge in their slot once every fragment has answered.
+//! While its session waits to read, the backend that answers a client's last outstanding
+//! request writes the replies to the client itself, sparing the session a wake-up.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::rc::Rc;
 
 use super::notify::LocalNotify;
 use bytes::{Buf, Bytes};
 
 use super::merge::Merging;
+use super::stream::Stream;
 
 /// Spare merge states a client keeps (enough for a pipeline of split requests in flight).
 const MAX_SPARE_MERGES: usize = 16;
+/// Most replies written in one vectored write.
+pub const MAX_IOVECS: usize = 64;
 
 /// A slot in the reply order.
 pub enum Slot {
@@ -46,6 +52,11 @@ pub struct ReplyQueue {
     spare: RefCell<Vec<Box<Merging>>>,
     /// Woken whenever the head may have become writable.
     pub wake: LocalNotify,
+    /// The client's socket, while its session lives.
+    client: RefCell<Option<Rc<Stream>>>,
+    /// The session waits to read with nothing in the way: a backend that answers the last
+    /// outstanding request may write the replies to `client` itself.
+    writes_through: Cell<bool>,
 }
 
 /// Which part of a request a backend reply answers.
@@ -66,7 +77,20 @@ impl ReplyQueue {
                 unanswered: 0,
             }),
             wake: LocalNotify::default(),
+            client: RefCell::new(None),
+            writes_through: Cell::new(false),
         }
+    }
+
+    /// Lends the client's socket for writes through the backends, or takes it back (`None`).
+    pub fn set_client(&self, client: Option<Rc<Stream>>) {
+        self.writes_through.set(false);
+        *self.client.borrow_mut() = client;
+    }
+
+    /// Whether a backend may write a fully answered queue to the client now.
+    pub fn allow_writes_through(&self, allowed: bool) {
+        self.writes_through.set(allowed);
     }
 
     /// A cleared merge state for a split request, reused when one is spare.
@@ -150,8 +174,33 @@ impl ReplyQueue {
         if answered {
             queue.unanswered -= 1;
         }
-        if index == 0 {
+        let all_answered = queue.unanswered == 0;
+        drop(queue);
+        if all_answered && self.writes_through.get() {
+            if !self.write_through() {
+                self.wake.notify();
+            }
+        } else if index == 0 {
             self.wake.notify();
+        }
+    }
+
+    /// Writes every reply to the client. False when the socket took less than all of it or
+    /// failed: the session then takes over (and meets the same condition itself).
+    fn write_through(&self) -> bool {
+        let client = self.client.borrow();
+        let Some(stream) = client.as_ref() else {
+            return false;
+        };
+        loop {
+            match self.write_head::<MAX_IOVECS>(|slices| stream.try_write_vectored(slices)) {
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(_) => {
+                    self.writes_through.set(false);
+                    return false;
+                }
+            }
         }
     }
 
@@ -199,8 +248,10 @@ impl ReplyQueue {
         }
     }
 
-    /// The client went away: forget its slots; replies still in flight will be dropped.
+    /// The client went away: forget its slots and its socket; replies still in flight will be
+    /// dropped.
     pub fn close(&self) {
+        self.set_client(None);
         let mut queue = self.queue.borrow_mut();
         queue.closed = true;
         queue.slots.clear();
@@ -212,6 +263,7 @@ impl ReplyQueue {
 mod tests {
     use super::*;
     use crate::proxy::merge::MergeKind;
+    use tokio::net::UnixStream;
 
     fn written(queue: &ReplyQueue) -> Vec<u8> {
         let mut out = Vec::new();
@@ -256,5 +308,40 @@ mod tests {
         queue.complete(late, Part::Whole, Bytes::from_static(b"+d\r\n"));
         assert!(!queue.partly_answered());
         assert_eq!(written(&queue), b"+d\r\n+c\r\n");
+    }
+
+    #[test]
+    fn the_last_answer_writes_through_only_while_the_session_allows_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (proxy_side, client_side) = UnixStream::pair().expect("a socket pair");
+            let client_side = client_side.into_std().expect("a std socket");
+            client_side.set_nonblocking(true).expect("non-blocking");
+            let received = || {
+                let mut bytes = vec![0u8; 64];
+                let count = std::io::Read::read(&mut &client_side, &mut bytes).unwrap_or(0);
+                bytes.truncate(count);
+                bytes
+            };
+            let queue = ReplyQueue::new();
+            queue.set_client(Some(Rc::new(Stream::Unix(proxy_side))));
+
+            let first = queue.push(Slot::Waiting);
+            let second = queue.push(Slot::Waiting);
+            queue.allow_writes_through(true);
+            queue.complete(second, Part::Whole, Bytes::from_static(b"+b\r\n"));
+            queue.complete(first, Part::Whole, Bytes::from_static(b"+a\r\n"));
+            assert_eq!(received(), b"+a\r\n+b\r\n", "the last answer wrote both");
+            assert!(queue.is_empty());
+
+            queue.allow_writes_through(false);
+            let third = queue.push(Slot::Waiting);
+            queue.complete(third, Part::Whole, Bytes::from_static(b"+c\r\n"));
+            assert!(received().is_empty(), "the session writes this one");
+            assert_eq!(written(&queue), b"+c\r\n");
+        });
     }
 }

@@ -20,7 +20,7 @@ use super::backend::Backend;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
 use super::parking::ParkedClient;
-use super::reply_queue::{Part, ReplyQueue, Slot};
+use super::reply_queue::{MAX_IOVECS, Part, ReplyQueue, Slot};
 use super::router::PoolRouter;
 use super::stream::{Stream, read_some, release_if_large};
 use super::worker::WorkerContext;
@@ -30,8 +30,6 @@ use crate::admin::catalog::PoolStat;
 const MAX_PENDING_REPLIES: usize = 4096;
 /// Largest request the proxy buffers (Redis's own bulk limit plus framing).
 const MAX_REQUEST_BYTES: usize = 512 * 1024 * 1024 + 64 * 1024;
-/// Most replies written in one vectored write.
-const MAX_IOVECS: usize = 64;
 
 /// A parsed request viewed as the command table's [`Arguments`].
 struct FrameArgs<'f, 'b> {
@@ -93,7 +91,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
         state,
     } = client;
     let stream = match socket.into_stream() {
-        Ok(stream) => stream,
+        Ok(stream) => Rc::new(stream),
         Err(error) => {
             tracing::warn!("client {}: cannot be served: {error}", state.id);
             router.client_closed(PoolStat::ClientErr);
@@ -102,6 +100,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
     };
     let chunk = router.shared.mbuf_size;
     let queue = Rc::new(ReplyQueue::new());
+    queue.set_client(Some(Rc::clone(&stream)));
     let registered = context.sessions.register(&queue);
     let mut session = Session {
         queue,
@@ -125,6 +124,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
     let mut deferred = false;
     let outcome: io::Result<Ending> = async {
         loop {
+            session.queue.allow_writes_through(false);
             if !deferred && session.queue.partly_answered() {
                 // Let replies from the other shards that have already arrived land first:
                 // one write for the client instead of one per shard. Only once per write,
@@ -151,6 +151,9 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
                 (false, true) => Some(Interest::WRITABLE),
                 (false, false) => None,
             };
+            session
+                .queue
+                .allow_writes_through(can_read && !blocked && !backlog);
             tokio::select! {
                 biased;
                 () = session.queue.wake.notified() => {
@@ -188,8 +191,12 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
     }
     .await;
     context.sessions.unregister(registered);
+    session.queue.set_client(None);
     let outcome = match outcome {
-        Ok(Ending::Park) => match stream.into_idle() {
+        Ok(Ending::Park) => match Rc::try_unwrap(stream)
+            .map_err(|_| io::Error::other("the client's socket is still lent out"))
+            .and_then(Stream::into_idle)
+        {
             Ok(socket) => {
                 let client = ParkedClient {
                     socket,
