@@ -92,6 +92,18 @@ def free_ports(k):
     return sorted(ports)
 
 
+# CPU pinning (set in main): the load generator on one CPU, everything under test (redis-servers,
+# proxies) on the others, so redis-benchmark measures the proxy instead of competing with it.
+# None: no pinning.
+CPUS = {"generator": None, "servers": None}
+
+
+def pinned(role):
+    """A preexec_fn that pins the child to the CPUs of `role`, or None."""
+    cpus = CPUS[role]
+    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+
 class Procs:
     """The processes this run started; stop_all() kills each by its PID."""
 
@@ -102,7 +114,7 @@ class Procs:
         fh = open(logpath, "wb")
         # own session: a Ctrl-C on the terminal reaches only us; we then kill them in order
         p = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=pinned("servers"))
         self.items.append((name, p, fh))
         return p
 
@@ -420,7 +432,8 @@ def run_benchmark(port, case, op_args, n, timeout):
         argv += ["-P", str(case["pipeline"])]
     argv += op_args
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+                         stdin=subprocess.DEVNULL, start_new_session=True,
+                         preexec_fn=pinned("generator"))
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -666,6 +679,14 @@ def esc(s):
             .replace('"', "&quot;"))
 
 
+def pinning_text(info):
+    pins = info.get("cpu_pinning")
+    if not isinstance(pins, dict):
+        return "none"
+    return (f"redis-benchmark on CPU {','.join(map(str, pins['generator']))}, redis-servers "
+            f"and proxies on CPU {','.join(map(str, pins['servers']))}")
+
+
 def render_svg(rows, subtitle):
     """Grouped horizontal bars, one group per row of the matrix and one bar per target, in two
     panels with their own scales (pipelined rows are ~10x the others)."""
@@ -828,7 +849,13 @@ def main():
                     help="rampart --workers (default 1: redis-benchmark and the redis-servers "
                     "share this machine's cores, and one worker is fastest there; 0 = "
                     "rampart's own default, one per CPU)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="do not pin redis-benchmark to the first CPU and the redis-servers and "
+                    "proxies to the others")
     args = ap.parse_args()
+    available = sorted(os.sched_getaffinity(0))
+    if not args.no_pin and len(available) >= 2:
+        CPUS["generator"], CPUS["servers"] = {available[0]}, set(available[1:])
     if args.servers < 1:
         ap.error("--servers must be at least 1")
 
@@ -899,6 +926,8 @@ def main():
                     {"nutcracker": nut_stats, "rampart": ram_stats})
 
         info["rampart_workers"] = args.workers or "default (one per CPU)"
+        info["cpu_pinning"] = ({role: sorted(cpus) for role, cpus in CPUS.items()}
+                               if CPUS["generator"] is not None else "none")
         info["redis_servers"] = args.servers
 
         # Idle clients on a pair of fresh proxies that serve nothing else (so that neither this
@@ -1088,7 +1117,8 @@ def main():
                 f"{doc['duration_s']} s.\n"
                 f"Machine: {info['nproc']} CPUs, {info['cpu_model']}, kernel {info['kernel']}; "
                 f"{info['redis_server']}; {info['nutcracker']}; {info['rampart']} "
-                f"(commit {info['rampart_commit']}). Load average at start "
+                f"(commit {info['rampart_commit']}), rampart --workers "
+                f"{info['rampart_workers']}. CPU pinning: {pinning_text(info)}. Load average at start "
                 f"{' '.join(info['loadavg_start'])}, at end {' '.join(info['loadavg_end'])}.\n\n"
                 f"{md}\n")
         if problems:
