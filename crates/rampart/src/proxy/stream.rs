@@ -7,6 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use bytes::BytesMut;
+use rustix::io::Errno;
+use rustix::net::RecvFlags;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpStream, UnixStream};
@@ -38,6 +40,13 @@ impl IdleSocket {
             IdleSocket::Tcp(stream) => Stream::Tcp(TcpStream::from_std(stream)?),
             IdleSocket::Unix(stream) => Stream::Unix(UnixStream::from_std(stream)?),
         })
+    }
+
+    /// Whether the client already sent something (or hung up), found by peeking at one byte.
+    pub fn has_input(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let peek = RecvFlags::PEEK | RecvFlags::DONTWAIT;
+        !matches!(rustix::net::recv(self, &mut byte, peek), Err(Errno::AGAIN))
     }
 
     /// Applies the client socket options nutcracker applies: TCP_NODELAY, and SO_KEEPALIVE

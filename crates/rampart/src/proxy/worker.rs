@@ -18,7 +18,7 @@ use tokio::task::LocalSet;
 use super::Shared;
 use super::listener::BoundListener;
 use super::local::ConnectionState;
-use super::parking::{LiveSessions, ParkedClient, ParkingLot};
+use super::parking::{self, LiveSessions, ParkedClient, ParkingLot};
 use super::router::PoolRouter;
 use crate::admin::catalog::PoolStat;
 use crate::admin::stats::StatsTable;
@@ -151,7 +151,8 @@ async fn publish_stats(
     }
 }
 
-/// Accepts clients until the proxy stops. A new client is parked until it sends something.
+/// Accepts clients until the proxy stops. A new client that has not sent anything yet is
+/// parked until it does; one whose first request is already there is served at once.
 async fn accept(
     router: Rc<PoolRouter>,
     context: Rc<WorkerContext>,
@@ -179,12 +180,17 @@ async fn accept(
         let sequence = next_client.get();
         next_client.set(sequence + 1);
         router.client_opened();
+        let eager = socket.has_input();
         let client = ParkedClient {
             socket,
             router: Rc::clone(&router),
             state: ConnectionState::new(sequence * workers + worker as u64 + 1),
         };
-        context.parking.park(&context, client);
+        if eager {
+            parking::resume(&context, client);
+        } else {
+            context.parking.park(&context, client);
+        }
     }
 }
 
