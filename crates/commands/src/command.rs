@@ -4,6 +4,8 @@
 //!
 //! Finding the keys of a request is in `keys.rs`; the table itself is in `table.rs`.
 
+use std::cmp::Ordering;
+
 use crate::error::CommandError;
 
 /// One entry of the command table (or of a container's subcommand table).
@@ -222,7 +224,7 @@ impl Command {
         self.subcommands
             .binary_search_by(|sub| {
                 let short = sub.name.as_bytes().get(prefix..).unwrap_or_default();
-                crate::lookup::compare_ignoring_case(short, name)
+                compare_ignoring_case(short, name)
             })
             .ok()
             .map(|found| &self.subcommands[found])
@@ -233,6 +235,12 @@ impl Command {
     pub fn cross_shard_error(&self) -> CommandError<'static> {
         CommandError::CrossShard { command: self.name }
     }
+}
+
+/// Orders a lower-case table name against a request's name as if the latter were lower-case.
+pub(crate) fn compare_ignoring_case(table: &[u8], name: &[u8]) -> Ordering {
+    let lowered = name.iter().map(u8::to_ascii_lowercase);
+    table.iter().copied().cmp(lowered)
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 //! hash table of `name_table`; subcommand tables are small and sorted by lower-case name, and
 //! are searched by comparing each byte of the request lowered on the fly.
 
-use std::cmp::Ordering;
-
 use crate::args::Arguments;
 use crate::command::{Command, Kind};
 use crate::error::CommandError;
@@ -67,15 +65,10 @@ pub fn resolve(args: &dyn Arguments) -> Result<&'static Command, CommandError<'_
     Ok(command)
 }
 
-/// Orders a lower-case table name against a request's name as if the latter were lower-case.
-pub(crate) fn compare_ignoring_case(table: &[u8], name: &[u8]) -> Ordering {
-    let lowered = name.iter().map(u8::to_ascii_lowercase);
-    table.iter().copied().cmp(lowered)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{compare_ignoring_case, lookup, resolve};
+    use super::{lookup, resolve};
+    use crate::command::compare_ignoring_case;
     use crate::table::COMMANDS;
     use crate::{Command, CommandError, Kind, LocalCommand};
 

@@ -1,6 +1,7 @@
 //! The validated, immutable configuration model: what the proxy and the binary consume. Every
 //! default is already applied, and pools and servers are in nutcracker's order.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use rampart_placement::{Distribution, HashKind, HashTag, Node, Placement};
@@ -118,5 +119,25 @@ impl Pool {
             })
             .collect();
         Placement::new(self.hash, self.hash_tag, self.distribution, nodes)
+    }
+}
+
+/// `host:port`, or the socket path, as logs and tools show a listen address.
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Listen::Unix { path, .. } => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// `host:port`, or the socket path, as logs and tools show a server's address.
+impl fmt::Display for ServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
+            ServerAddress::Unix { path } => write!(f, "{}", path.display()),
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::reply::ReplyType;
+use crate::reply_type::ReplyType;
 
 /// A violation of RESP found while framing a request or a reply.
 ///

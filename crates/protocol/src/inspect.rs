@@ -11,7 +11,8 @@ use std::ops::Range;
 
 use memchr::memchr;
 
-use crate::reply::{Header, ReplyParser, ReplyType, Shape};
+use crate::reply::{Header, ReplyParser, Shape};
+use crate::reply_type::ReplyType;
 use crate::scan::parse_i64;
 
 /// The value of an integer reply (`:42\r\n`), or `None` for any other reply.

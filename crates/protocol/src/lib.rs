@@ -44,6 +44,7 @@ pub mod encode;
 pub mod error;
 pub mod inspect;
 pub mod reply;
+mod reply_type;
 pub mod request;
 mod scan;
 #[cfg(test)]

@@ -1,23 +1,23 @@
 //! The `rampart` binary: parses the nutcracker-compatible command line and runs what it asks
 //! for: a configuration test, a stats description, the `route` tool, or the proxy.
 //! The module tree follows the architecture: `proxy` (data path), `topology` (control
-//! plane), `admin` (stats), plus the CLI pieces.
+//! plane), `admin` (stats), `cli` (flags and the tools that run without the proxy), plus
+//! process housekeeping (`run`, `daemon`, `logging`).
 
 mod admin;
 mod cli;
 mod daemon;
 mod logging;
 mod proxy;
-mod route;
 mod run;
-mod test_conf;
 mod topology;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, ProxyArgs};
+use cli::args::{Cli, Command, ProxyArgs};
+use cli::{route, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::admin;
 use crate::admin::stats::StatsBoard;
-use crate::cli::ProxyArgs;
+use crate::cli::args::ProxyArgs;
 use crate::daemon::{self, PidFile};
 use crate::logging::Log;
 use crate::proxy::{self, Shared};
@@ -95,11 +95,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         return fail(format!("cannot start the stats server: {error}"));
     }
     for pool in &config.pools {
-        tracing::info!(
-            "pool '{}' listening on {}",
-            pool.name,
-            proxy::worker::listen_text(&pool.listen)
-        );
+        tracing::info!("pool '{}' listening on {}", pool.name, pool.listen);
     }
     let mut threads = Vec::new();
     for (id, listeners) in listeners.into_iter().enumerate() {

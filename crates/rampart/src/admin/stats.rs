@@ -81,6 +81,18 @@ impl StatsTable {
         }
     }
 
+    pub fn pool(&self, pool: usize, stat: PoolStat) -> u64 {
+        self.pools[pool].pool[stat as usize]
+    }
+
+    pub fn parked_clients(&self, pool: usize) -> u64 {
+        self.pools[pool].parked_clients
+    }
+
+    pub fn parked_clients_mut(&mut self, pool: usize) -> &mut u64 {
+        &mut self.pools[pool].parked_clients
+    }
+
     pub fn pool_mut(&mut self, pool: usize, stat: PoolStat) -> &mut u64 {
         &mut self.pools[pool].pool[stat as usize]
     }

@@ -12,24 +12,22 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
-use std::rc::{Rc, Weak};
+use std::io;
+use std::rc::Rc;
 use std::time::Duration;
 
-use super::notify::LocalNotify;
 use bytes::{Buf, Bytes, BytesMut};
 use rampart_config::ServerAddress;
 use rampart_protocol::{Protocol, ReplyParser, encode, error_code};
 use tokio::io::Interest;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
+use super::notify::LocalNotify;
 use super::reply_queue::{Part, ReplyQueue};
-use super::router::PoolRouter;
-use super::stream::{Stream, error_text, read_some, release_if_large};
+use super::shard::Shard;
+use super::stream::{Stream, error_text, read_some, release_if_large, write_gathered};
 use crate::admin::catalog::ServerStat;
 
-/// Most requests written in one vectored write.
-const MAX_IOVECS: usize = 64;
 /// Read buffer growth step for replies.
 const READ_CHUNK: usize = 16 * 1024;
 /// How long a connect may take when the pool has no `timeout`.
@@ -131,10 +129,12 @@ pub enum Role {
 }
 
 pub struct Backend {
-    server: usize,
+    shard: Rc<Shard>,
     protocol: Protocol,
     role: Role,
-    router: Weak<PoolRouter>,
+    /// A master's connection to a replica of its shard, made when reads are first handed to
+    /// it (`replica_reads`).
+    replica: RefCell<Option<Rc<Backend>>>,
     state: RefCell<State>,
     wake: LocalNotify,
     /// The shard's master moved since this connection's address was chosen.
@@ -149,19 +149,15 @@ pub struct Backend {
 
 impl Backend {
     /// Creates the connection object and its task; it connects on the first request.
-    pub fn spawn(
-        router: &Rc<PoolRouter>,
-        server: usize,
-        protocol: Protocol,
-        role: Role,
-    ) -> Rc<Backend> {
-        let pool = router.pool();
+    pub fn spawn(shard: Rc<Shard>, protocol: Protocol, role: Role) -> Rc<Backend> {
+        let pool = shard.pool();
         let waits_for_master = role == Role::Master && !pool.sentinels.is_empty();
+        let failover_wait = waits_for_master.then(|| Duration::from_millis(pool.failover_wait_ms));
         let backend = Rc::new(Backend {
-            server,
+            shard,
             protocol,
             role,
-            router: Rc::downgrade(router),
+            replica: RefCell::new(None),
             state: RefCell::new(State {
                 waiters: VecDeque::new(),
                 outbox: VecDeque::new(),
@@ -171,7 +167,7 @@ impl Backend {
             moved: Cell::new(false),
             eager: Cell::new(false),
             failing: Cell::new(false),
-            failover_wait: waits_for_master.then(|| Duration::from_millis(pool.failover_wait_ms)),
+            failover_wait,
         });
         tokio::task::spawn_local(Rc::clone(&backend).run());
         backend
@@ -196,16 +192,8 @@ impl Backend {
         part: Part,
         readonly: bool,
     ) {
-        let Some(router) = self.router.upgrade() else {
-            return;
-        };
-        {
-            let mut stats = router.stats.borrow_mut();
-            *stats.server_mut(router.index, self.server, ServerStat::Requests) += 1;
-            *stats.server_mut(router.index, self.server, ServerStat::RequestBytes) +=
-                request.len() as u64;
-        }
-        let timeout = router.pool().timeout_ms.map(Duration::from_millis);
+        self.shard.request_sent(request.len());
+        let timeout = self.shard.pool().timeout_ms.map(Duration::from_millis);
         let now = (timeout.is_some() || self.failover_wait.is_some()).then(Instant::now);
         let mut state = self.state.borrow_mut();
         state.waiters.push_back(Waiter {
@@ -243,6 +231,22 @@ impl Backend {
         self.wake.notify();
     }
 
+    /// The shard's replicas changed: this master's replica connection (if it has one)
+    /// reconnects to the first of them.
+    pub fn retarget_replica(&self) {
+        if let Some(replica) = self.replica.borrow().as_ref() {
+            replica.retarget();
+        }
+    }
+
+    /// This master's connection to a replica of its shard, made on first use.
+    pub fn replica(&self) -> Rc<Backend> {
+        let mut replica = self.replica.borrow_mut();
+        Rc::clone(replica.get_or_insert_with(|| {
+            Backend::spawn(Rc::clone(&self.shard), self.protocol, Role::Replica)
+        }))
+    }
+
     /// (queued, queued bytes, sent and unanswered) for the stats gauges.
     pub fn queue_depths(&self) -> (u64, u64, u64) {
         let state = self.state.borrow();
@@ -266,17 +270,15 @@ impl Backend {
             while self.state.borrow().waiters.is_empty() && !self.eager.take() {
                 self.wake.notified().await;
             }
-            let Some(router) = self.router.upgrade() else {
-                return;
-            };
-            let limit = router
+            let limit = self
+                .shard
                 .pool()
                 .timeout_ms
                 .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
             let deadline = Instant::now() + limit;
             let address = match self.role {
-                Role::Master => router.address(self.server),
-                Role::Replica => router.replica_address(self.server),
+                Role::Master => self.shard.master_address(),
+                Role::Replica => self.shard.replica_address(),
             };
             self.moved.set(false);
             let connected = match address {
@@ -290,42 +292,37 @@ impl Backend {
             let stream = match connected {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
-                    self.fail(&router, Failure::Io(error));
+                    self.fail(Failure::Io(error));
                     failed_before = true;
                     continue;
                 }
                 Err(_) => {
-                    self.fail(&router, Failure::TimedOut);
+                    self.fail(Failure::TimedOut);
                     failed_before = true;
                     continue;
                 }
             };
-            router.connection_opened(self.server);
+            self.shard.connection_opened();
             if self.failing.replace(false) {
-                let pool = router.pool();
-                let server = &pool.servers[self.server].name;
                 tracing::warn!(
-                    "server '{server}' of pool '{}' is reachable again",
-                    pool.name
+                    "server '{}' of pool '{}' is reachable again",
+                    self.shard.name(),
+                    self.shard.pool().name
                 );
             }
-            self.restart_timers(&router);
-            self.queue_handshake(&router);
-            drop(router);
+            self.restart_timers();
+            self.queue_handshake();
             let failure = self.serve(&stream, &mut buffer, &mut parser).await;
             buffer.clear();
             parser.reset();
-            let Some(router) = self.router.upgrade() else {
-                return;
-            };
-            router.connection_closed(self.server);
+            self.shard.connection_closed();
             if matches!(failure, Failure::ReadOnly) {
-                router.recheck(self.server);
+                self.shard.recheck();
             }
             let idle = self.state.borrow().waiters.is_empty();
             failed_before = !(idle && matches!(failure, Failure::Eof | Failure::Retarget));
             if failed_before {
-                self.fail(&router, failure);
+                self.fail(failure);
             }
         }
     }
@@ -349,13 +346,10 @@ impl Backend {
         if expired.is_empty() {
             return;
         }
-        let Some(router) = self.router.upgrade() else {
-            return;
-        };
-        let reply = self.no_master_reply(&router);
+        let reply = self.no_master_reply();
         for (waiter, _) in expired {
             if let Target::Client { queue, seq, part } = waiter.target {
-                router.forward_error();
+                self.shard.forward_error();
                 queue.complete(seq, part, reply.clone());
             }
         }
@@ -383,14 +377,18 @@ impl Backend {
 
     /// With `replica_reads`, the read-only requests still waiting for this (failing) master
     /// go to a replica instead, keeping their place in their clients' reply order.
-    fn hand_reads_to_replica(&self, router: &PoolRouter) {
-        if self.role != Role::Master || !router.pool().replica_reads {
+    fn hand_reads_to_replica(&self) {
+        if self.role != Role::Master
+            || !self.shard.pool().replica_reads
+            || !self.shard.has_replica()
+        {
             return;
         }
-        let Some(replica) = router.replica_for_read(self.server, self.protocol) else {
-            return;
-        };
         let reads = self.take_unwritten(|waiter| waiter.readonly);
+        if reads.is_empty() {
+            return;
+        }
+        let replica = self.replica();
         for (waiter, bytes) in reads {
             if let Target::Client { queue, seq, .. } = waiter.target {
                 replica.send_read(bytes, &queue, seq);
@@ -399,16 +397,16 @@ impl Backend {
     }
 
     /// What a request gets when its failover wait is over and the shard still has no master.
-    fn no_master_reply(&self, router: &PoolRouter) -> Bytes {
-        let name = &router.pool().servers[self.server].name;
+    fn no_master_reply(&self) -> Bytes {
+        let name = self.shard.name();
         Bytes::from(format!(
             "-TRYAGAIN shard '{name}' has no master (failover in progress)\r\n"
         ))
     }
 
     /// A new connection: the pool's `timeout` counts from now for requests that waited.
-    fn restart_timers(&self, router: &PoolRouter) {
-        let Some(timeout) = router.pool().timeout_ms.map(Duration::from_millis) else {
+    fn restart_timers(&self) {
+        let Some(timeout) = self.shard.pool().timeout_ms.map(Duration::from_millis) else {
             return;
         };
         let deadline = Instant::now() + timeout;
@@ -426,8 +424,8 @@ impl Backend {
     }
 
     /// Puts AUTH, SELECT and HELLO 3 (as needed) ahead of every queued request.
-    fn queue_handshake(&self, router: &PoolRouter) {
-        let pool = router.pool();
+    fn queue_handshake(&self) {
+        let pool = self.shard.pool();
         let mut steps: Vec<(&'static str, Bytes)> = Vec::new();
         let mut request = BytesMut::new();
         if let Some(password) = &pool.redis_auth {
@@ -508,18 +506,13 @@ impl Backend {
     fn write_some(&self, stream: &Stream) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         while !state.outbox.is_empty() {
-            let written = {
-                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-                let mut count = 0;
-                for (slice, bytes) in slices.iter_mut().zip(&state.outbox) {
-                    *slice = IoSlice::new(bytes);
-                    count += 1;
-                }
-                match stream.try_write_vectored(&slices[..count]) {
-                    Ok(written) => written,
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(error) => return Err(error),
-                }
+            let gathered = write_gathered(state.outbox.iter().map(|bytes| &bytes[..]), |slices| {
+                stream.try_write_vectored(slices)
+            });
+            let written = match gathered {
+                Ok(written) => written.unwrap_or(0),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) => return Err(error),
             };
             let mut left = written;
             while left > 0 {
@@ -583,10 +576,9 @@ impl Backend {
             }
             waiter
         };
-        let router = self.router.upgrade()?;
         match waiter.target {
             Target::Client { queue, seq, part } => {
-                router.reply_received(self.server, reply.len());
+                self.shard.reply_received(reply.len());
                 queue.complete(seq, part, reply);
             }
             Target::Handshake(step) => {
@@ -594,8 +586,8 @@ impl Backend {
                     let text = String::from_utf8_lossy(&reply);
                     tracing::error!(
                         "{step} failed on pool '{}' server '{}': {}",
-                        router.pool().name,
-                        router.pool().servers[self.server].name,
+                        self.shard.pool().name,
+                        self.shard.name(),
                         text.trim_end()
                     );
                 }
@@ -622,13 +614,10 @@ impl Backend {
     /// Ends a connection attempt or a connection: counts the failure, answers every request
     /// that may have reached the server with an error, and keeps those that never did (once;
     /// in a pool with sentinels, until their failover wait is over).
-    fn fail(&self, router: &Rc<PoolRouter>, failure: Failure) {
+    fn fail(&self, failure: Failure) {
         let (stat, text) = failure.describe();
-        let pool = router.pool();
-        let (server, reason) = (
-            &pool.servers[self.server].name,
-            text.trim_start_matches("ERR "),
-        );
+        let pool = self.shard.pool();
+        let (server, reason) = (self.shard.name(), text.trim_start_matches("ERR "));
         if self.failing.replace(true) {
             tracing::debug!(
                 "server '{server}' of pool '{}' failed again: {reason}",
@@ -637,12 +626,8 @@ impl Backend {
         } else {
             tracing::warn!("server '{server}' of pool '{}' failed: {reason}", pool.name);
         }
-        *router
-            .stats
-            .borrow_mut()
-            .server_mut(router.index, self.server, stat) += 1;
         let error_reply = Bytes::from(format!("-{text}\r\n"));
-        let no_master = self.failover_wait.map(|_| self.no_master_reply(router));
+        let no_master = self.failover_wait.map(|_| self.no_master_reply());
         let may_retry = failure.unwritten_may_retry();
         let now = Instant::now();
         let mut answered = Vec::new();
@@ -679,13 +664,13 @@ impl Backend {
                 }
             }
         }
-        self.hand_reads_to_replica(router);
+        self.hand_reads_to_replica();
         for (waiter, reply) in answered {
             if let Target::Client { queue, seq, part } = waiter.target {
-                router.forward_error();
+                self.shard.forward_error();
                 queue.complete(seq, part, reply.unwrap_or_else(|| error_reply.clone()));
             }
         }
-        router.server_failed(self.server);
+        self.shard.connection_failed(stat);
     }
 }

@@ -17,7 +17,7 @@ use rustix::net::SocketFlags;
 use socket2::{Domain, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use super::stream::{IdleSocket, watch_fd};
+use super::stream::{IdleSocket, OwnsFd, watch_fd};
 
 /// A bound, listening socket not yet handed to a runtime.
 pub enum BoundListener {
@@ -150,6 +150,9 @@ impl AsFd for BoundListener {
         }
     }
 }
+
+// SAFETY: a bound listener owns its socket, which closes only when the listener is dropped.
+unsafe impl OwnsFd for BoundListener {}
 
 impl AsRawFd for BoundListener {
     fn as_raw_fd(&self) -> RawFd {

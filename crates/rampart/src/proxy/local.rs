@@ -55,9 +55,8 @@ pub enum Broadcast {
     AllOk,
 }
 
-/// Facts about the running proxy that INFO reports.
-pub struct ProxyFacts<'a> {
-    pub pool: &'a Pool,
+/// Facts about the running proxy that INFO reports, gathered only for INFO.
+pub struct ProxyFacts {
     pub live_servers: usize,
     pub uptime_seconds: u64,
     pub connected_clients: u64,
@@ -70,7 +69,8 @@ pub fn answer(
     command: LocalCommand,
     args: &dyn Arguments,
     state: &mut ConnectionState,
-    facts: &ProxyFacts<'_>,
+    pool: &Pool,
+    facts: impl FnOnce() -> ProxyFacts,
     out: &mut BytesMut,
 ) -> Outcome {
     match command {
@@ -91,11 +91,11 @@ pub fn answer(
             Outcome::Close
         }
         LocalCommand::Auth => {
-            auth(args, state, facts.pool, out);
+            auth(args, state, pool, out);
             Outcome::Replied
         }
         LocalCommand::Hello => {
-            hello(args, state, facts.pool, out);
+            hello(args, state, pool, out);
             Outcome::Replied
         }
         LocalCommand::Client => {
@@ -103,14 +103,14 @@ pub fn answer(
             Outcome::Replied
         }
         LocalCommand::Select => {
-            select(args, facts.pool, out);
+            select(args, pool, out);
             Outcome::Replied
         }
         LocalCommand::Command => {
             command_info(args, state.protocol, out);
             Outcome::Replied
         }
-        LocalCommand::Info => info(args, state, facts, out),
+        LocalCommand::Info => info(args, state, pool, &facts(), out),
         LocalCommand::Script => script(args, out),
     }
 }
@@ -436,7 +436,8 @@ fn command_info(args: &dyn Arguments, protocol: Protocol, out: &mut BytesMut) {
 fn info(
     args: &dyn Arguments,
     state: &ConnectionState,
-    facts: &ProxyFacts<'_>,
+    pool: &Pool,
+    facts: &ProxyFacts,
     out: &mut BytesMut,
 ) -> Outcome {
     let wants = |section: &str| {
@@ -448,7 +449,6 @@ fn info(
                     .any(|name| asked.eq_ignore_ascii_case(name))
             })
     };
-    let pool = facts.pool;
     let mut text = String::new();
     if wants("server") {
         text.push_str(&format!(

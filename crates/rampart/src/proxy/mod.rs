@@ -1,19 +1,30 @@
-//! The data path: worker threads that accept clients, route their requests by key to backend
-//! connections, and write replies back in order. `run` binds every socket first (a bind
-//! failure stops start-up with a clear error), then starts the workers, the control plane
-//! and the stats server, and returns once a stop signal has drained the workers.
+//! The data path. Each worker thread (`worker`) accepts clients on its own listeners
+//! (`listener`), holds idle ones outside the runtime (`client`, `parking`) and serves the
+//! others with a session (`session`, tracked by `registry`), which answers local commands
+//! (`local`) and routes the rest through the worker's view of the pool (`pool`: its `ring`
+//! and the `links` to each server) to backend connections (`backend`, told of their shard by
+//! `shard`). Replies come back through each client's `reply_queue`, with split requests
+//! merged (`merge`). Counting goes through `worker_stats`. `bind_listeners` binds every
+//! socket before any worker starts, so a bind failure stops start-up with a clear error.
 
 pub mod backend;
+pub mod client;
+pub mod context;
+pub mod links;
 pub mod listener;
 pub mod local;
 pub mod merge;
 pub mod notify;
 pub mod parking;
+pub mod pool;
+pub mod registry;
 pub mod reply_queue;
-pub mod router;
+pub mod ring;
 pub mod session;
+pub mod shard;
 pub mod stream;
 pub mod worker;
+pub mod worker_stats;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,7 +77,7 @@ pub fn bind_listeners(
                 pool: pool.name.clone(),
             });
         }
-        let address = worker::listen_text(&pool.listen);
+        let address = pool.listen.to_string();
         let bind_error = |source| StartError::Bind {
             pool: pool.name.clone(),
             address: address.clone(),

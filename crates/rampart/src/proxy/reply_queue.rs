@@ -13,12 +13,10 @@ use super::notify::LocalNotify;
 use bytes::{Buf, Bytes};
 
 use super::merge::Merging;
-use super::stream::Stream;
+use super::stream::{Stream, write_gathered};
 
 /// Spare merge states a client keeps (enough for a pipeline of split requests in flight).
 const MAX_SPARE_MERGES: usize = 16;
-/// Most replies written in one vectored write.
-pub const MAX_IOVECS: usize = 64;
 
 /// A slot in the reply order.
 pub enum Slot {
@@ -193,7 +191,7 @@ impl ReplyQueue {
             return false;
         };
         loop {
-            match self.write_head::<MAX_IOVECS>(|slices| stream.try_write_vectored(slices)) {
+            match self.write_head(|slices| stream.try_write_vectored(slices)) {
                 Ok(Some(_)) => {}
                 Ok(None) => return true,
                 Err(_) => {
@@ -204,30 +202,24 @@ impl ReplyQueue {
         }
     }
 
-    /// Offers the ready replies at the head (at most `N`) to `write` as one vectored write,
+    /// Offers the ready replies at the head to `write` as one vectored write,
     /// then drops what it wrote. Returns `Ok(None)` when no reply is ready.
-    pub fn write_head<const N: usize>(
+    pub fn write_head(
         &self,
         write: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<Option<usize>> {
         let written = {
             let queue = self.queue.borrow();
-            let mut slices = [IoSlice::new(&[]); N];
-            let mut count = 0;
-            for (slice, slot) in slices.iter_mut().zip(&queue.slots) {
-                match slot {
-                    Slot::Ready(bytes) => *slice = IoSlice::new(bytes),
-                    _ => break,
-                }
-                count += 1;
-            }
-            if count == 0 {
-                return Ok(None);
-            }
-            write(&slices[..count])?
+            let ready = queue.slots.iter().map_while(|slot| match slot {
+                Slot::Ready(bytes) => Some(&bytes[..]),
+                _ => None,
+            });
+            write_gathered(ready, write)?
         };
-        self.consume(written);
-        Ok(Some(written))
+        if let Some(written) = written {
+            self.consume(written);
+        }
+        Ok(written)
     }
 
     /// Consumes `written` bytes from the head: whole replies are removed, a partly written
@@ -268,7 +260,7 @@ mod tests {
     fn written(queue: &ReplyQueue) -> Vec<u8> {
         let mut out = Vec::new();
         queue
-            .write_head::<8>(|slices| {
+            .write_head(|slices| {
                 for slice in slices {
                     out.extend_from_slice(slice);
                 }

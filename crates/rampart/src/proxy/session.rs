@@ -17,13 +17,13 @@ use rampart_protocol::{RequestFrame, RequestParser, encode};
 use tokio::io::Interest;
 
 use super::backend::Backend;
+use super::client::IdleClient;
+use super::context::WorkerContext;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
-use super::parking::ParkedClient;
-use super::reply_queue::{MAX_IOVECS, Part, ReplyQueue, Slot};
-use super::router::PoolRouter;
+use super::pool::WorkerPool;
+use super::reply_queue::{Part, ReplyQueue, Slot};
 use super::stream::{Stream, read_some, release_if_large};
-use super::worker::WorkerContext;
 use crate::admin::catalog::PoolStat;
 
 /// Most requests a client may have waiting for replies before the proxy stops reading from it.
@@ -43,8 +43,9 @@ impl Arguments for FrameArgs<'_, '_> {
     }
 
     fn get(&self, index: usize) -> &[u8] {
-        self.buffer
-            .get(self.ranges[index].clone())
+        self.ranges
+            .get(index)
+            .and_then(|range| self.buffer.get(range.clone()))
             .unwrap_or_default()
     }
 }
@@ -60,53 +61,73 @@ enum Closing {
 }
 
 struct Session {
-    router: Rc<PoolRouter>,
+    pool: Rc<WorkerPool>,
     context: Rc<WorkerContext>,
     queue: Rc<ReplyQueue>,
     state: ConnectionState,
+    /// The session's key in the worker's session registry.
+    registered: usize,
+    parser: RequestParser,
     /// Bytes of requests not handled yet: the worker's shared read buffer while a read is
     /// being handled, the client's own buffer only for what is left over (a partial request).
     input: BytesMut,
+    /// Read buffer growth step, from `-m`.
+    chunk: usize,
     scratch: BytesMut,
     key_servers: Vec<usize>,
     fragment_servers: Vec<usize>,
     fragment_ends: Vec<usize>,
     closing: Closing,
+    /// The client has sent EOF.
+    end_of_input: bool,
+    /// Complete requests are left in `input` because too many replies were pending.
+    backlog: bool,
+    /// The session already yielded once to let the rest of a partly answered queue arrive.
+    deferred: bool,
 }
 
 /// Why the serving loop returned.
 enum Ending {
     /// The client is gone, or the session closed it.
     Closed,
-    /// The client has been idle for a sweep period: hand its socket to the parking lot.
+    /// The client has been idle for a sweep period: hand its socket back to be parked.
     Park,
 }
 
-/// Serves a client until it leaves (or the proxy stops and its replies are written), or until
-/// it has been idle long enough to be parked again.
-pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
-    let ParkedClient {
+/// What the session waited for.
+enum Wakeup {
+    /// Its reply queue was woken: replies arrived, the proxy is stopping, or a sweep asks it
+    /// to park.
+    Queue,
+    /// The client's socket became ready.
+    Socket(tokio::io::Ready),
+}
+
+/// Serves a client until it leaves (or the proxy stops and its replies are written). Returns
+/// the client when it has been idle for a sweep period, for the caller to park.
+pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<IdleClient> {
+    let IdleClient {
         socket,
-        router,
+        pool,
         state,
     } = client;
     let stream = match socket.into_stream() {
         Ok(stream) => Rc::new(stream),
         Err(error) => {
             tracing::warn!("client {}: cannot be served: {error}", state.id);
-            router.client_closed(PoolStat::ClientErr);
-            return;
+            pool.client_closed(PoolStat::ClientErr);
+            return None;
         }
     };
-    let chunk = router.shared.mbuf_size;
     let queue = Rc::new(ReplyQueue::new());
     queue.set_client(Some(Rc::clone(&stream)));
-    let registered = context.sessions.register(&queue);
     let mut session = Session {
+        registered: context.sessions.register(&queue),
         queue,
         state,
+        parser: RequestParser::new(),
         input: BytesMut::new(),
-        context: Rc::clone(&context),
+        chunk: pool.shared().mbuf_size,
         scratch: BytesMut::new(),
         key_servers: Vec::new(),
         fragment_servers: Vec::new(),
@@ -116,115 +137,171 @@ pub async fn serve(context: Rc<WorkerContext>, client: ParkedClient) {
         } else {
             Closing::Open
         },
-        router,
+        end_of_input: false,
+        backlog: false,
+        deferred: false,
+        context,
+        pool,
     };
-    let mut parser = RequestParser::new();
-    let mut end_of_input = false;
-    let mut backlog = false;
-    let mut deferred = false;
-    let outcome: io::Result<Ending> = async {
+    let ending = session.run(&stream).await;
+    session.finish(stream, ending)
+}
+
+impl Session {
+    /// The serving loop: write what is ready, handle requests held back, then wait for the
+    /// client's socket or the reply queue, until the connection ends or goes idle.
+    async fn run(&mut self, stream: &Stream) -> io::Result<Ending> {
+        let queue = Rc::clone(&self.queue);
         loop {
-            session.queue.allow_writes_through(false);
-            if !deferred && session.queue.partly_answered() {
-                // Let replies from the other shards that have already arrived land first:
-                // one write for the client instead of one per shard. Only once per write,
-                // so a slow shard delays the replies before it by one scheduler round at most.
-                deferred = true;
+            queue.allow_writes_through(false);
+            if self.defer_partial_write() {
                 tokio::task::yield_now().await;
                 continue;
             }
-            deferred = false;
-            let blocked = session.write_replies(&stream)?;
-            let serving = matches!(session.closing, Closing::Open);
-            if backlog && serving && session.queue.len() < MAX_PENDING_REPLIES {
-                backlog = session.handle_requests(&mut parser);
+            let blocked = self.write_replies(stream)?;
+            if self.resume_backlog() {
                 continue;
             }
-            let open = serving && !end_of_input;
-            if !(open || (backlog && serving)) && session.queue.is_empty() {
+            if self.finished() {
                 return Ok(Ending::Closed);
             }
-            let can_read = open && session.queue.len() < MAX_PENDING_REPLIES;
+            let can_read = self.can_read();
             let interest = match (can_read, blocked) {
                 (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
                 (true, false) => Some(Interest::READABLE),
                 (false, true) => Some(Interest::WRITABLE),
                 (false, false) => None,
             };
-            session
-                .queue
-                .allow_writes_through(can_read && !blocked && !backlog);
-            tokio::select! {
+            queue.allow_writes_through(can_read && !blocked && !self.backlog);
+            let wakeup = tokio::select! {
                 biased;
-                () = session.queue.wake.notified() => {
-                    if context.stop_requested.get() && serving {
-                        session.closing = Closing::AfterReplies;
-                        continue;
-                    }
-                    let idle = open && !backlog && session.queue.is_empty() && session.input.is_empty();
-                    if context.sessions.take_park_request(registered) && idle {
-                        return Ok(Ending::Park);
+                () = queue.wake.notified() => Wakeup::Queue,
+                ready = async { stream.ready(interest.unwrap_or(Interest::READABLE)).await }, if interest.is_some() => Wakeup::Socket(ready?),
+            };
+            match wakeup {
+                Wakeup::Queue => {
+                    if let Some(ending) = self.on_queue_wake() {
+                        return Ok(ending);
                     }
                 }
-                ready = async { stream.ready(interest.unwrap_or(Interest::READABLE)).await }, if interest.is_some() => {
-                    let ready = ready?;
+                Wakeup::Socket(ready) => {
                     if can_read && (ready.is_readable() || ready.is_read_closed()) {
-                        let borrowed = session.input.is_empty();
-                        if borrowed {
-                            session.input = session.context.input.take();
-                        }
-                        let read = session.read_input(&stream, chunk);
-                        if let Ok(end) = read {
-                            end_of_input = end;
-                            backlog = session.handle_requests(&mut parser);
-                        }
-                        if borrowed {
-                            session.give_back_input();
-                        } else {
-                            release_if_large(&mut session.input, chunk);
-                        }
-                        read?;
+                        self.read_and_handle(stream)?;
                     }
                 }
             }
         }
     }
-    .await;
-    context.sessions.unregister(registered);
-    session.queue.set_client(None);
-    let outcome = match outcome {
-        Ok(Ending::Park) => match Rc::try_unwrap(stream)
-            .map_err(|_| io::Error::other("the client's socket is still lent out"))
-            .and_then(Stream::into_idle)
-        {
-            Ok(socket) => {
-                let client = ParkedClient {
-                    socket,
-                    router: session.router,
-                    state: session.state,
-                };
-                context.parking.park(&context, client);
-                return;
-            }
-            Err(error) => Err(error),
-        },
-        other => other,
-    };
-    let stat = match (&outcome, &session.closing) {
-        (Err(_), _) | (_, Closing::AfterProtocolError) => PoolStat::ClientErr,
-        _ => PoolStat::ClientEof,
-    };
-    session.queue.close();
-    session.router.client_closed(stat);
-}
 
-impl Session {
+    fn serving(&self) -> bool {
+        matches!(self.closing, Closing::Open)
+    }
+
+    /// Still reading requests: serving, and the client has not sent EOF.
+    fn open(&self) -> bool {
+        self.serving() && !self.end_of_input
+    }
+
+    fn can_read(&self) -> bool {
+        self.open() && self.queue.len() < MAX_PENDING_REPLIES
+    }
+
+    /// Whether to yield once before writing: some replies of the queue are in and others are
+    /// still out. Replies from the other shards that have already arrived then land first,
+    /// in one write for the client instead of one per shard. Only once per write, so a slow
+    /// shard delays the replies before it by one scheduler round at most.
+    fn defer_partial_write(&mut self) -> bool {
+        if !self.deferred && self.queue.partly_answered() {
+            self.deferred = true;
+            return true;
+        }
+        self.deferred = false;
+        false
+    }
+
+    /// Handles requests held back by [`MAX_PENDING_REPLIES`] once there is room again.
+    /// Returns true when it did.
+    fn resume_backlog(&mut self) -> bool {
+        if self.backlog && self.serving() && self.queue.len() < MAX_PENDING_REPLIES {
+            self.backlog = self.handle_requests();
+            return true;
+        }
+        false
+    }
+
+    /// Nothing more to read or handle, and every reply is written.
+    fn finished(&self) -> bool {
+        let more_to_handle = self.open() || (self.backlog && self.serving());
+        !more_to_handle && self.queue.is_empty()
+    }
+
+    /// The reply queue was woken: start closing when the proxy stops, or end the session when
+    /// a sweep asked an idle session to park.
+    fn on_queue_wake(&mut self) -> Option<Ending> {
+        if self.context.stop_requested.get() && self.serving() {
+            self.closing = Closing::AfterReplies;
+            return None;
+        }
+        let idle = self.open() && !self.backlog && self.queue.is_empty() && self.input.is_empty();
+        let asked = self.context.sessions.take_park_request(self.registered);
+        (asked && idle).then_some(Ending::Park)
+    }
+
+    /// Reads what the client sent into the worker's shared buffer (or the client's own, when
+    /// a partial request is left from before) and handles every complete request in it.
+    fn read_and_handle(&mut self, stream: &Stream) -> io::Result<()> {
+        let borrowed = self.input.is_empty();
+        if borrowed {
+            self.input = self.context.input.take();
+        }
+        let read = self.read_input(stream);
+        if let Ok(end) = read {
+            self.end_of_input = end;
+            self.backlog = self.handle_requests();
+        }
+        if borrowed {
+            self.give_back_input();
+        } else {
+            release_if_large(&mut self.input, self.chunk);
+        }
+        read.map(drop)
+    }
+
+    /// Ends the session: hands an idle client back to be parked, or counts how it left.
+    fn finish(self, stream: Rc<Stream>, ending: io::Result<Ending>) -> Option<IdleClient> {
+        self.context.sessions.unregister(self.registered);
+        self.queue.set_client(None);
+        let ending = match ending {
+            Ok(Ending::Park) => match Rc::try_unwrap(stream)
+                .map_err(|_| io::Error::other("the client's socket is still lent out"))
+                .and_then(Stream::into_idle)
+            {
+                Ok(socket) => {
+                    return Some(IdleClient {
+                        socket,
+                        pool: self.pool,
+                        state: self.state,
+                    });
+                }
+                Err(error) => Err(error),
+            },
+            other => other,
+        };
+        let stat = match (&ending, &self.closing) {
+            (Err(_), _) | (_, Closing::AfterProtocolError) => PoolStat::ClientErr,
+            _ => PoolStat::ClientEof,
+        };
+        self.queue.close();
+        self.pool.client_closed(stat);
+        None
+    }
+
     /// Writes ready replies from the head of the queue. Returns true when the socket is full.
     fn write_replies(&mut self, stream: &Stream) -> io::Result<bool> {
         loop {
             match self
                 .queue
-                .write_head::<MAX_IOVECS>(|slices| stream.try_write_vectored(slices))
+                .write_head(|slices| stream.try_write_vectored(slices))
             {
                 Ok(Some(_)) => {}
                 Ok(None) => return Ok(false),
@@ -249,11 +326,11 @@ impl Session {
     }
 
     /// Reads what the client sent; returns true at end of input.
-    fn read_input(&mut self, stream: &Stream, chunk: usize) -> io::Result<bool> {
+    fn read_input(&mut self, stream: &Stream) -> io::Result<bool> {
         loop {
-            match read_some(stream, &mut self.input, chunk)? {
+            match read_some(stream, &mut self.input, self.chunk)? {
                 Some(0) => return Ok(true),
-                Some(_) if self.input.len() < 4 * chunk => continue,
+                Some(_) if self.input.len() < 4 * self.chunk => continue,
                 Some(_) | None => return Ok(false),
             }
         }
@@ -261,8 +338,15 @@ impl Session {
 
     /// Handles every complete request in the input. Returns true when it stopped with
     /// requests left because too many replies are pending.
-    fn handle_requests(&mut self, parser: &mut RequestParser) -> bool {
-        self.router.refresh();
+    fn handle_requests(&mut self) -> bool {
+        let mut parser = std::mem::take(&mut self.parser);
+        let backlog = self.handle_parsed(&mut parser);
+        self.parser = parser;
+        backlog
+    }
+
+    fn handle_parsed(&mut self, parser: &mut RequestParser) -> bool {
+        self.pool.refresh();
         while matches!(self.closing, Closing::Open) {
             if self.queue.len() >= MAX_PENDING_REPLIES {
                 return !self.input.is_empty();
@@ -324,14 +408,13 @@ impl Session {
         self.input = input;
         match decision {
             Decision::Done => self.input.advance(length),
-            Decision::Forward(server, readonly) => {
+            Decision::Forward { server, access } => {
                 let request = self.take_request(frame);
                 let seq = self.queue.push(Slot::Waiting);
-                let backend = self.router.backend(server, self.state.protocol);
-                if readonly {
-                    backend.send_read(request, &self.queue, seq);
-                } else {
-                    backend.send(request, &self.queue, seq, Part::Whole);
+                let backend = self.pool.backend(server, self.state.protocol);
+                match access {
+                    Access::Read => backend.send_read(request, &self.queue, seq),
+                    Access::Write => backend.send(request, &self.queue, seq, Part::Whole),
                 }
             }
             Decision::ForwardTo(backend) => {
@@ -376,7 +459,7 @@ impl Session {
                 return Decision::Done;
             }
         };
-        let needs_auth = self.router.pool().redis_auth.is_some() && !self.state.authenticated;
+        let needs_auth = self.pool.pool().redis_auth.is_some() && !self.state.authenticated;
         let exempt = matches!(
             command.kind,
             Kind::Local(LocalCommand::Auth | LocalCommand::Hello | LocalCommand::Quit)
@@ -402,7 +485,7 @@ impl Session {
                 } else {
                     self.key_servers.clear();
                     for index in keys {
-                        match self.router.server_for_key(args.get(index)) {
+                        match self.pool.server_for_key(args.get(index)) {
                             Some(server) => self.key_servers.push(server),
                             None => return self.no_server(),
                         }
@@ -430,44 +513,59 @@ impl Session {
             }
         };
         let first = keys.next().map_or(PLACEHOLDER_KEY, |index| args.get(index));
-        let Some(server) = self.router.server_for_key(first) else {
+        let Some(server) = self.pool.server_for_key(first) else {
             return self.no_server();
         };
-        if self.router.pool().distribution != Distribution::Random {
+        if self.pool.pool().distribution != Distribution::Random {
             for index in keys {
-                if self.router.server_for_key(args.get(index)) != Some(server) {
+                if self.pool.server_for_key(args.get(index)) != Some(server) {
                     self.reply_command_error(&command.cross_shard_error());
                     return Decision::Done;
                 }
             }
         }
         if command.readonly
-            && let Some(replica) = self.router.replica_for_read(server, self.state.protocol)
+            && let Some(replica) = self.pool.replica_for_read(server, self.state.protocol)
         {
             return Decision::ForwardTo(replica);
         }
-        Decision::Forward(server, command.readonly)
+        let access = if command.readonly {
+            Access::Read
+        } else {
+            Access::Write
+        };
+        Decision::Forward { server, access }
     }
 
     /// Every server is ejected: nutcracker's reply.
     fn no_server(&mut self) -> Decision {
-        self.router.forward_error();
+        self.pool.forward_error();
         encode::err(&mut self.scratch, b"Connection refused");
         self.reply_local();
         Decision::Done
     }
 
     fn answer_local(&mut self, command: LocalCommand, args: &FrameArgs<'_, '_>) -> Decision {
-        let (connected_clients, parked_clients) = self.router.connected_clients();
-        let facts = ProxyFacts {
-            pool: self.router.pool(),
-            live_servers: self.router.live_servers(),
-            uptime_seconds: self.router.shared.started.elapsed().as_secs(),
-            connected_clients,
-            parked_clients,
-            workers: self.router.shared.workers,
+        let pool = &self.pool;
+        let facts = || {
+            let (connected_clients, parked_clients) = pool.connected_clients();
+            ProxyFacts {
+                live_servers: pool.live_servers(),
+                uptime_seconds: pool.shared().started.elapsed().as_secs(),
+                connected_clients,
+                parked_clients,
+                workers: pool.shared().workers,
+            }
         };
-        match local::answer(command, args, &mut self.state, &facts, &mut self.scratch) {
+        let outcome = local::answer(
+            command,
+            args,
+            &mut self.state,
+            pool.pool(),
+            facts,
+            &mut self.scratch,
+        );
+        match outcome {
             Outcome::Replied => {
                 self.reply_local();
                 Decision::Done
@@ -538,11 +636,7 @@ impl Session {
             merging.prepare(kind, fragments);
             merging
         }));
-        *self
-            .router
-            .stats
-            .borrow_mut()
-            .pool_mut(self.router.index, PoolStat::Fragments) += fragments as u64;
+        self.pool.fragments(fragments);
         let mut requests = self.scratch.split().freeze();
         let mut start = 0;
         for fragment in 0..fragments {
@@ -550,7 +644,7 @@ impl Session {
             let end = self.fragment_ends[fragment];
             let request = requests.split_to(end - start);
             start = end;
-            self.router.backend(server, self.state.protocol).send(
+            self.pool.backend(server, self.state.protocol).send(
                 request,
                 &self.queue,
                 seq,
@@ -575,14 +669,14 @@ impl Session {
     /// live shard the reply is nutcracker's `-ERR Connection refused` (INFO still gives the
     /// proxy's own sections).
     fn fan_out(&mut self, request: Bytes, kind: MergeKind) {
-        let servers: Vec<usize> = (0..self.router.pool().servers.len())
-            .filter(|&server| self.router.is_live(server))
+        let servers: Vec<usize> = (0..self.pool.pool().servers.len())
+            .filter(|&server| self.pool.is_live(server))
             .collect();
         let mut merging = self.queue.merging();
         merging.prepare(kind, servers.len().max(1));
         let seq = self.queue.push(Slot::Merging(merging));
         if servers.is_empty() {
-            self.router.forward_error();
+            self.pool.forward_error();
             self.queue.complete(
                 seq,
                 Part::Fragment(0),
@@ -590,7 +684,7 @@ impl Session {
             );
         }
         for (fragment, server) in servers.into_iter().enumerate() {
-            self.router.backend(server, self.state.protocol).send(
+            self.pool.backend(server, self.state.protocol).send(
                 request.clone(),
                 &self.queue,
                 seq,
@@ -600,11 +694,19 @@ impl Session {
     }
 }
 
+/// Whether a forwarded command only reads, which lets a replica serve it while its shard's
+/// master is down (`replica_reads`).
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
 enum Decision {
     /// Answered locally (or refused); nothing to send.
     Done,
-    /// Send the request whole to this server; `true` for a read-only command.
-    Forward(usize, bool),
+    /// Send the request whole to `server`.
+    Forward { server: usize, access: Access },
     /// Send the request whole over this connection (a replica, for `replica_reads`).
     ForwardTo(Rc<Backend>),
     /// Split by the servers in `key_servers`.

@@ -3,7 +3,7 @@
 //! socket outside the runtime (a new or parked client).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use bytes::BytesMut;
@@ -117,11 +117,43 @@ impl Stream {
     }
 }
 
+/// A type that owns its descriptor: it stays open, and stays the same descriptor, for as long
+/// as the value lives, and is closed only when the value is dropped.
+///
+/// # Safety
+/// Implement it only for owning types; a borrowed or copied descriptor could be closed or
+/// reused while the runtime still watches it.
+pub unsafe trait OwnsFd: AsRawFd {}
+
+// SAFETY: an `OwnedFd` closes its descriptor only when dropped.
+unsafe impl OwnsFd for OwnedFd {}
+
 /// Registers a descriptor the proxy owns (a listener, an epoll set) with the worker's runtime.
-pub fn watch_fd<T: AsFd + AsRawFd>(owner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: `AsFd` ties the descriptor to `owner`'s lifetime: it stays open, and stays the
-    // same descriptor, for as long as the `AsyncFd` holds `owner`.
+pub fn watch_fd<T: OwnsFd>(owner: T) -> io::Result<AsyncFd<T>> {
+    // SAFETY: `OwnsFd` guarantees the descriptor stays open and unchanged for as long as the
+    // `AsyncFd` holds `owner`.
     unsafe { AsyncFd::register(owner) }.map_err(io::Error::from)
+}
+
+/// Most buffers one vectored write offers the kernel.
+const MAX_IOVECS: usize = 64;
+
+/// Offers the leading `buffers` (at most [`MAX_IOVECS`]) to `write` as one vectored write.
+/// `Ok(None)` when there was nothing to write.
+pub fn write_gathered<'a>(
+    buffers: impl IntoIterator<Item = &'a [u8]>,
+    write: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
+) -> io::Result<Option<usize>> {
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut count = 0;
+    for (slice, bytes) in slices.iter_mut().zip(buffers) {
+        *slice = IoSlice::new(bytes);
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(None);
+    }
+    write(&slices[..count]).map(Some)
 }
 
 /// Reads into `buf`, growing it by at least `chunk` bytes of spare room first.

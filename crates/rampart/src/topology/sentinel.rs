@@ -67,8 +67,14 @@ impl Watcher {
         Some(watcher)
     }
 
-    /// Asks the sentinels again now.
-    pub(super) fn recheck(&self, _server: usize) {
+    /// Asks the sentinels again now, because `server`'s master refused a write.
+    pub(super) fn recheck(&self, server: usize) {
+        let pool = &self.control.config.pools[self.pool];
+        tracing::debug!(
+            "shard '{}' of pool '{}' answered -READONLY: asking the sentinels now",
+            pool.servers[server].name,
+            pool.name
+        );
         self.recheck.notify_one();
     }
 
@@ -280,12 +286,8 @@ impl Watcher {
             .set_address(self.pool, server, address.clone())
         {
             let pool = &self.control.config.pools[self.pool];
-            let shown = match &address {
-                ServerAddress::Tcp { host, port } => format!("{host}:{port}"),
-                ServerAddress::Unix { path } => path.display().to_string(),
-            };
             tracing::warn!(
-                "shard '{}' of pool '{}' now has master {shown} ({reason})",
+                "shard '{}' of pool '{}' now has master {address} ({reason})",
                 pool.servers[server].name,
                 pool.name
             );

@@ -5,10 +5,10 @@ use std::io::{self, BufRead, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 
-use rampart_config::{Config, ConfigError, Pool, ServerAddress};
+use rampart_config::{Config, ConfigError, Pool};
 use rampart_placement::{Distribution, Placement};
 
-use crate::cli::RouteArgs;
+use super::args::RouteArgs;
 
 #[derive(Debug, thiserror::Error)]
 enum RouteError {
@@ -61,7 +61,7 @@ fn route(args: &RouteArgs, input: impl BufRead, mut output: impl Write) -> Resul
     let addresses: Vec<String> = pool
         .servers
         .iter()
-        .map(|server| address_text(&server.address))
+        .map(|server| server.address.to_string())
         .collect();
     {
         let mut print = |key: &[u8]| -> Result<(), RouteError> {
@@ -159,12 +159,4 @@ fn placement_with_ejections(pool: &Pool, ejected: &[String]) -> Result<Placement
     }
     placement.rebuild(&live);
     Ok(placement)
-}
-
-/// `host:port`, or the socket path for a unix-socket server.
-fn address_text(address: &ServerAddress) -> String {
-    match address {
-        ServerAddress::Tcp { host, port } => format!("{host}:{port}"),
-        ServerAddress::Unix { path } => path.display().to_string(),
-    }
 }

@@ -71,7 +71,8 @@ pub struct ProxyArgs {
     )]
     pub stats_addr: String,
 
-    /// Set stats aggregation interval in msec
+    /// Set stats aggregation interval in msec. Accepted for nutcracker compatibility and not
+    /// used: rampart's counters are live (workers publish them every 100 ms)
     #[arg(
         short = 'i',
         long = "stats-interval",

@@ -1,0 +1,7 @@
+//! The command line: nutcracker's flags and rampart's subcommands (`args`), and the tools that
+//! run without starting the proxy: the configuration test `-t` (`test_conf`) and
+//! `rampart route` (`route`).
+
+pub mod args;
+pub mod route;
+pub mod test_conf;

@@ -1,0 +1,76 @@
+//! One worker's connections to one server: up to `server_connections` per protocol (RESP2 and
+//! RESP3 clients are served by different connections, so replies pass through unchanged),
+//! made on first use and then taken round-robin.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use rampart_protocol::Protocol;
+
+use super::backend::{Backend, Role};
+use super::shard::Shard;
+
+pub struct ServerLinks {
+    shard: Rc<Shard>,
+    resp2: RefCell<Vec<Rc<Backend>>>,
+    resp3: RefCell<Vec<Rc<Backend>>>,
+    next: Cell<usize>,
+}
+
+impl ServerLinks {
+    pub fn new(shard: Shard) -> ServerLinks {
+        ServerLinks {
+            shard: Rc::new(shard),
+            resp2: RefCell::new(Vec::new()),
+            resp3: RefCell::new(Vec::new()),
+            next: Cell::new(0),
+        }
+    }
+
+    fn of(&self, protocol: Protocol) -> &RefCell<Vec<Rc<Backend>>> {
+        match protocol {
+            Protocol::Resp2 => &self.resp2,
+            Protocol::Resp3 => &self.resp3,
+        }
+    }
+
+    /// A connection for clients speaking `protocol`: a new one while fewer than `limit` exist,
+    /// then round-robin.
+    pub fn connection(&self, protocol: Protocol, limit: usize) -> Rc<Backend> {
+        let mut connections = self.of(protocol).borrow_mut();
+        if connections.len() < limit {
+            let backend = Backend::spawn(Rc::clone(&self.shard), protocol, Role::Master);
+            connections.push(Rc::clone(&backend));
+            return backend;
+        }
+        let next = self.next.get();
+        self.next.set(next.wrapping_add(1));
+        Rc::clone(&connections[next % connections.len()])
+    }
+
+    /// Calls `visit` with every connection to the shard's master, RESP2 and RESP3.
+    pub fn each_master(&self, mut visit: impl FnMut(&Rc<Backend>)) {
+        self.resp2.borrow().iter().for_each(&mut visit);
+        self.resp3.borrow().iter().for_each(visit);
+    }
+
+    /// For a read-only command while a connection to the master for `protocol` is failing:
+    /// that connection's replica connection.
+    pub fn replica_for_read(&self, protocol: Protocol) -> Option<Rc<Backend>> {
+        self.of(protocol)
+            .borrow()
+            .iter()
+            .find(|backend| backend.is_failing())
+            .map(|backend| backend.replica())
+    }
+
+    /// (queued, queued bytes, sent and unanswered) over the master connections.
+    pub fn queue_depths(&self) -> (u64, u64, u64) {
+        let mut depths = (0, 0, 0);
+        self.each_master(|backend| {
+            let (queued, bytes, sent) = backend.queue_depths();
+            depths = (depths.0 + queued, depths.1 + bytes, depths.2 + sent);
+        });
+        depths
+    }
+}

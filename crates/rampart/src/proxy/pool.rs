@@ -1,0 +1,193 @@
+//! One worker's view of one pool: its ring (from the latest topology snapshot, plus ejections
+//! this worker has just seen), its connections to each server, and the pool's counters in the
+//! worker's stats. Sessions route through it; backend connections never call back into it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rampart_config::{Pool, ServerAddress};
+use rampart_protocol::Protocol;
+
+use super::Shared;
+use super::backend::Backend;
+use super::links::ServerLinks;
+use super::ring::Ring;
+use super::shard::Shard;
+use super::worker_stats::WorkerStats;
+use crate::admin::catalog::{PoolStat, ServerStat};
+use crate::admin::stats::StatsTable;
+
+pub struct WorkerPool {
+    index: usize,
+    shared: Arc<Shared>,
+    stats: Rc<WorkerStats>,
+    ring: Rc<Ring>,
+    /// Each shard's master address and first replica as last seen, to notice moves.
+    addresses: RefCell<Vec<ServerAddress>>,
+    first_replicas: RefCell<Vec<Option<ServerAddress>>>,
+    seen_generation: Cell<u64>,
+    links: Vec<ServerLinks>,
+}
+
+impl WorkerPool {
+    pub fn new(index: usize, shared: Arc<Shared>, stats: Rc<WorkerStats>) -> WorkerPool {
+        let view = shared.topology.view(index);
+        let generation = shared.topology.generation(index);
+        let ring = Rc::new(Ring::new(&view));
+        let links = (0..view.addresses.len())
+            .map(|server| {
+                let shard = Shard::new(
+                    index,
+                    server,
+                    Arc::clone(&shared),
+                    Rc::clone(&stats),
+                    Rc::clone(&ring),
+                );
+                ServerLinks::new(shard)
+            })
+            .collect();
+        WorkerPool {
+            index,
+            addresses: RefCell::new(view.addresses.clone()),
+            first_replicas: RefCell::new(
+                view.replicas
+                    .iter()
+                    .map(|replicas| replicas.first().cloned())
+                    .collect(),
+            ),
+            seen_generation: Cell::new(generation),
+            ring,
+            links,
+            shared,
+            stats,
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.shared.config.pools[self.index]
+    }
+
+    /// What every worker shares (configuration, start time, worker count).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Takes the latest topology snapshot if the control plane published a new one, and
+    /// points the connections of a shard whose master or replica moved at the new address.
+    pub fn refresh(&self) {
+        let generation = self.shared.topology.generation(self.index);
+        if generation == self.seen_generation.get() {
+            return;
+        }
+        let view = self.shared.topology.view(self.index);
+        self.ring.follow(&view);
+        let mut addresses = self.addresses.borrow_mut();
+        let mut first_replicas = self.first_replicas.borrow_mut();
+        for (server, links) in self.links.iter().enumerate() {
+            if let (Some(mine), Some(latest)) =
+                (addresses.get_mut(server), view.addresses.get(server))
+                && mine != latest
+            {
+                latest.clone_into(mine);
+                links.each_master(|backend| backend.retarget());
+            }
+            let latest = view
+                .replicas
+                .get(server)
+                .and_then(|replicas| replicas.first());
+            if let Some(mine) = first_replicas.get_mut(server)
+                && mine.as_ref() != latest
+            {
+                *mine = latest.cloned();
+                links.each_master(|backend| backend.retarget_replica());
+            }
+        }
+        self.seen_generation.set(generation);
+    }
+
+    /// The server a key lives on, or `None` when every server is ejected.
+    pub fn server_for_key(&self, key: &[u8]) -> Option<usize> {
+        self.ring.server_for_key(key)
+    }
+
+    /// Servers currently in the ring.
+    pub fn live_servers(&self) -> usize {
+        self.ring.live_servers()
+    }
+
+    /// Whether `server` is in this worker's ring.
+    pub fn is_live(&self, server: usize) -> bool {
+        self.ring.is_live(server)
+    }
+
+    /// A connection to `server` for clients speaking `protocol`.
+    pub fn backend(&self, server: usize, protocol: Protocol) -> Rc<Backend> {
+        let limit = self.pool().server_connections as usize;
+        self.links[server].connection(protocol, limit)
+    }
+
+    /// Connects to every server now (`preconnect: true`).
+    pub fn preconnect(&self) {
+        for server in 0..self.links.len() {
+            self.backend(server, Protocol::Resp2).preconnect();
+        }
+    }
+
+    /// For a read-only command: a connection to one of the shard's replicas when the pool has
+    /// `replica_reads`, the shard's master is unreachable, and Sentinel lists a replica.
+    pub fn replica_for_read(&self, server: usize, protocol: Protocol) -> Option<Rc<Backend>> {
+        let listed = self
+            .first_replicas
+            .borrow()
+            .get(server)
+            .is_some_and(Option::is_some);
+        if !self.pool().replica_reads || !listed {
+            return None;
+        }
+        self.links.get(server)?.replica_for_read(protocol)
+    }
+
+    pub fn client_opened(&self) {
+        self.stats.client_opened(self.index);
+    }
+
+    /// A client left: `how` is `client_eof` or `client_err`.
+    pub fn client_closed(&self, how: PoolStat) {
+        self.stats.client_closed(self.index, how);
+    }
+
+    /// A client of this pool was parked (`true`) or left the parking lot (`false`).
+    pub fn client_parked(&self, parked: bool) {
+        self.stats.client_parked(self.index, parked);
+    }
+
+    /// A split request became `count` fragments.
+    pub fn fragments(&self, count: usize) {
+        self.stats.fragments(self.index, count);
+    }
+
+    pub fn forward_error(&self) {
+        self.stats.forward_error(self.index);
+    }
+
+    /// Clients connected to this pool across all workers, and how many of them are parked
+    /// (as last published). It reads every worker's published table: for INFO only.
+    pub fn connected_clients(&self) -> (u64, u64) {
+        let total = self.shared.stats.sum(&self.shared.config);
+        (
+            total.pool(self.index, PoolStat::ClientConnections),
+            total.parked_clients(self.index),
+        )
+    }
+
+    /// Writes the queue gauges of this worker's connections into `table`.
+    pub fn publish_gauges(&self, table: &mut StatsTable) {
+        for (server, links) in self.links.iter().enumerate() {
+            let (queued, bytes, sent) = links.queue_depths();
+            *table.server_mut(self.index, server, ServerStat::InQueue) = queued;
+            *table.server_mut(self.index, server, ServerStat::InQueueBytes) = bytes;
+            *table.server_mut(self.index, server, ServerStat::OutQueue) = sent;
+        }
+    }
+}
