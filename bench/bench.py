@@ -4,10 +4,14 @@
 Run it through `scripts/bench [--quick] [--out DIR]` (which builds rampart first); see
 bench/README.md for what every number means. Python 3 standard library only.
 
-One run starts N redis-servers, one nutcracker and one rampart over the same pool (fnv1a_64,
-ketama, redis: true, no hash tag), all on free loopback ports, then for every row of the matrix
-runs redis-benchmark against direct Redis (the first redis-server, the ceiling), nutcracker and
-rampart in turn. Every process it starts is killed by PID at the end, on errors and on Ctrl-C.
+One run starts N redis-servers and, for each of its steps, a fresh nutcracker and rampart over
+the same pool (fnv1a_64, ketama, redis: true, no hash tag), all on free loopback ports, then for
+every row of the matrix runs redis-benchmark against direct Redis (the first redis-server, the
+ceiling), nutcracker and rampart in turn. Every process it starts is killed by PID at the end, on
+errors and on Ctrl-C.
+
+main() runs the steps in order; they share one Run (the settings, the processes and everything
+measured so far) instead of module-level state.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RAMPART = os.path.join(ROOT, "target", "release", "rampart")
@@ -39,7 +44,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The matrix. Each row is one redis-benchmark invocation per target; `n` is a multiple of the
 # mode's base request count (pipelined rows are much faster, 10-key rows much slower).
 MGET10 = ["MGET"] + ["key:__rand_int__"] * 10  # each __rand_int__ is drawn independently
-CASES = [
+CASES = (
     {"id": "c50", "title": "GET/SET, 50 clients, unpipelined", "clients": 50, "pipeline": 1,
      "size": 3, "n": 1, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
     {"id": "p16", "title": "GET/SET, 50 clients, -P 16", "clients": 50, "pipeline": 16,
@@ -50,9 +55,9 @@ CASES = [
      "size": 1024, "n": 1, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
     {"id": "c1000", "title": "GET/SET, 1,000 clients", "clients": 1000, "pipeline": 1,
      "size": 3, "n": 1, "ops": [("SET", ["-t", "set"]), ("GET", ["-t", "get"])]},
-]
-TARGETS = ["direct", "nutcracker", "rampart"]
-PROXIES = ["nutcracker", "rampart"]
+)
+TARGETS = ("direct", "nutcracker", "rampart")
+PROXIES = ("nutcracker", "rampart")
 
 
 class BenchError(Exception):
@@ -92,29 +97,48 @@ def free_ports(k):
     return sorted(ports)
 
 
-# CPU pinning (set in main): the load generator on one CPU, everything under test (redis-servers,
-# proxies) on the others, so redis-benchmark measures the proxy instead of competing with it.
-# None: no pinning.
-CPUS = {"generator": None, "servers": None}
+@dataclass(frozen=True)
+class Pinning:
+    """CPU pinning: the load generator on one CPU, everything under test (redis-servers,
+    proxies) on the others, so redis-benchmark measures the proxy instead of competing with it.
+    None: no pinning."""
 
+    generator: frozenset[int] | None = None
+    servers: frozenset[int] | None = None
 
-def pinned(role):
-    """A preexec_fn that pins the child to the CPUs of `role`, or None."""
-    cpus = CPUS[role]
-    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+    @classmethod
+    def choose(cls, no_pin: bool) -> "Pinning":
+        available = sorted(os.sched_getaffinity(0))
+        if no_pin or len(available) < 2:
+            return cls()
+        return cls(frozenset(available[:1]), frozenset(available[1:]))
+
+    def preexec(self, role: str):
+        """A preexec_fn that pins the child to the CPUs of `role` ("generator" or "servers"),
+        or None."""
+        cpus = getattr(self, role)
+        return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+    def describe(self) -> dict[str, list[int]] | str:
+        """As recorded in the results' machine info."""
+        if self.generator is None:
+            return "none"
+        return {"generator": sorted(self.generator), "servers": sorted(self.servers)}
 
 
 class Procs:
-    """The processes this run started; stop_all() kills each by its PID."""
+    """The processes this run started, pinned to the servers' CPUs; stop_all() kills each by
+    its PID."""
 
-    def __init__(self):
+    def __init__(self, pinning: Pinning):
+        self.pinning = pinning
         self.items = []  # (name, Popen, logfile handle)
 
     def start(self, name, argv, logpath):
         fh = open(logpath, "wb")
         # own session: a Ctrl-C on the terminal reaches only us; we then kill them in order
         p = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True, preexec_fn=pinned("servers"))
+                             start_new_session=True, preexec_fn=self.pinning.preexec("servers"))
         self.items.append((name, p, fh))
         return p
 
@@ -376,7 +400,7 @@ def check_commands(port, name):
     return problems
 
 
-def cross_check(nut_port, ram_port, redis_ports):
+def cross_check(nut_port, ram_port):
     """Keys written through nutcracker must sit on the shard `rampart route` names and be read
     back through rampart (same placement)."""
     problems = []
@@ -425,7 +449,7 @@ def check_route(route, redis_ports, keys):
 # measurements
 
 
-def run_benchmark(port, case, op_args, n, timeout):
+def run_benchmark(port, case, op_args, n, timeout, pinning):
     argv = ["redis-benchmark", "-h", HOST, "-p", str(port), "-c", str(case["clients"]),
             "-n", str(n), "-r", str(KEYSPACE), "-d", str(case["size"]), "--csv"]
     if case["pipeline"] > 1:
@@ -433,7 +457,7 @@ def run_benchmark(port, case, op_args, n, timeout):
     argv += op_args
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, start_new_session=True,
-                         preexec_fn=pinned("generator"))
+                         preexec_fn=pinning.preexec("generator"))
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -785,6 +809,11 @@ def short_num(v):
 # machine info
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def machine_info(nofile):
     model = None
     try:
@@ -825,15 +854,64 @@ def machine_info(nofile):
         "rampart_commit": commit or "none (repository has no commits yet)",
         "rampart_worktree_dirty": bool(dirty) if commit else None,
         "rlimit_nofile": list(nofile),
-        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "loadavg_start": loadavg(),
     }
 
 
 # ---------------------------------------------------------------------------------------------
-# main
+# the run: its settings and the state its steps share
 
 
-def main():
+@dataclass(frozen=True)
+class Settings:
+    """What the command line asks for, with the mode's defaults filled in."""
+
+    mode: str  # "quick" or "full"
+    base_requests: int
+    rounds: int
+    timeout: int  # seconds one redis-benchmark run may take
+    servers: int
+    workers: int  # rampart --workers; 0: rampart's own default
+    out: str
+    pinning: Pinning
+
+
+@dataclass(frozen=True)
+class ProxyPair:
+    """One nutcracker and one rampart over the same pool, each by proxy name."""
+
+    procs: dict[str, subprocess.Popen]
+    ports: dict[str, int]
+    stats_ports: dict[str, int]
+
+
+@dataclass
+class Run:
+    """Everything the steps of one run share: created by new_run, filled in by the steps."""
+
+    settings: Settings
+    started: datetime.datetime
+    t_start: float
+    info: dict  # the machine, the versions and the set-up, for the results
+    workdir: str  # configurations and logs
+    procs: Procs
+    redis_ports: list[int] = field(default_factory=list)
+    direct: subprocess.Popen | None = None  # the first redis-server, the direct target
+    route: dict[int, list[int]] = field(default_factory=dict)  # redis port -> its key indexes
+    broken: dict[str, list[str]] = field(default_factory=dict)  # target -> its failed checks
+    idle: dict[str, dict] = field(default_factory=dict)  # proxy -> idle-client numbers
+    results: list[dict] = field(default_factory=list)  # one entry per row, with every run
+    stats: dict[str, dict] = field(default_factory=dict)  # proxy -> "round R, case" -> stats
+    logs: dict[str, str] = field(default_factory=dict)  # "tag-proxy" -> its log file
+    log_tails: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+def parse_args() -> Settings:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="fewer requests per case (whole run under a minute)")
@@ -853,208 +931,65 @@ def main():
                     help="do not pin redis-benchmark to the first CPU and the redis-servers and "
                     "proxies to the others")
     args = ap.parse_args()
-    available = sorted(os.sched_getaffinity(0))
-    if not args.no_pin and len(available) >= 2:
-        CPUS["generator"], CPUS["servers"] = {available[0]}, set(available[1:])
     if args.servers < 1:
         ap.error("--servers must be at least 1")
+    return Settings(
+        mode="quick" if args.quick else "full",
+        base_requests=args.requests or (50_000 if args.quick else 200_000),
+        rounds=args.rounds or (1 if args.quick else 3),
+        timeout=60 if args.quick else 240,
+        servers=args.servers,
+        workers=args.workers,
+        out=args.out,
+        pinning=Pinning.choose(args.no_pin),
+    )
 
+
+def check_prerequisites() -> tuple[int, int]:
+    """The tools and the rampart build are there, and RLIMIT_NOFILE (raised) allows the idle
+    clients; returns that limit."""
     for tool in ("redis-server", "redis-benchmark", "nutcracker"):
         if not shutil.which(tool):
             raise SystemExit(f"bench: {tool} not found (scripts/install-deps installs it)")
     if not os.access(RAMPART, os.X_OK):
         raise SystemExit(f"bench: {RAMPART} missing; run `cargo build --release`")
-
-    base_n = args.requests or (50_000 if args.quick else 200_000)
-    rounds = args.rounds or (1 if args.quick else 3)
-    timeout = 60 if args.quick else 240
-    mode = "quick" if args.quick else "full"
     nofile = raise_nofile()
     if nofile[0] < IDLE_CLIENTS + 1000:
         raise SystemExit(f"bench: RLIMIT_NOFILE is {nofile}; need more than {IDLE_CLIENTS + 1000}")
-    # SIGTERM (and SIGHUP) unwind through the finally below, like Ctrl-C does
+    return nofile
+
+
+def unwind_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind through run_all's finally like Ctrl-C does; SIGINT too, since a
+    shell starting us in the background leaves SIGINT ignored."""
+
     def interrupted(signum, frame):
         raise KeyboardInterrupt()
 
-    # SIGINT too: a shell starting us in the background leaves SIGINT ignored
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupted)
 
+
+def new_run(settings: Settings, nofile: tuple[int, int]) -> Run:
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.time()
     info = machine_info(nofile)
-    workdir = tempfile.mkdtemp(prefix="rampart-bench-")
-    procs = Procs()
-    problems = []
-    results = []
-    idle = {}
-    stats = {}
-    logs = {}
+    info["rampart_workers"] = settings.workers or "default (one per CPU)"
+    info["cpu_pinning"] = settings.pinning.describe()
+    info["redis_servers"] = settings.servers
+    return Run(settings=settings, started=started, t_start=t_start, info=info,
+               workdir=tempfile.mkdtemp(prefix="rampart-bench-"), procs=Procs(settings.pinning))
+
+
+def run_all(run: Run) -> None:
+    """Every measuring step. Stops every process it started whatever happens, then removes the
+    working directory, or keeps it (and prints its path) after an error."""
     keep_workdir = False
     try:
-        redis_ports = free_ports(args.servers)
-        log(f"bench: {mode} mode, {base_n} requests per row; redis-servers on {redis_ports}")
-        for p in redis_ports:
-            procs.start(f"redis-{p}", [
-                "redis-server", "--port", str(p), "--bind", HOST, "--save", "",
-                "--appendonly", "no", "--dir", workdir, "--daemonize", "no",
-                "--maxclients", "12000"], os.path.join(workdir, f"redis-{p}.log"))
-        for p, rp in zip(redis_ports, [x[1] for x in procs.items]):
-            wait_ready(p, rp, f"redis-server :{p}")
-
-        def start_proxies(tag):
-            """One nutcracker and one rampart over the same pool, on fresh free ports."""
-            nut_port, nut_stats, ram_port, ram_stats = free_ports(4)
-            confs = {}
-            for name, port in (("nutcracker", nut_port), ("rampart", ram_port)):
-                confs[name] = os.path.join(workdir, f"{tag}-{name}.yml")
-                write_config(confs[name], port, redis_ports)
-                logs[f"{tag}-{name}"] = os.path.join(workdir, f"{tag}-{name}.log")
-            # -i 1000: stats aggregated every second, so the end-of-run stats are current
-            nut = procs.start("nutcracker", ["nutcracker", "-c", confs["nutcracker"],
-                                             "-s", str(nut_stats), "-a", HOST, "-i", "1000"],
-                              logs[f"{tag}-nutcracker"])
-            ram_argv = [RAMPART, "-c", confs["rampart"], "-s", str(ram_stats), "-a", HOST,
-                        "-i", "1000"]
-            if args.workers:
-                ram_argv += ["--workers", str(args.workers)]
-            ram = procs.start("rampart", ram_argv, logs[f"{tag}-rampart"])
-            wait_ready(nut_port, nut, "nutcracker")
-            wait_ready(ram_port, ram, "rampart")
-            return ({"nutcracker": nut, "rampart": ram},
-                    {"nutcracker": nut_port, "rampart": ram_port},
-                    {"nutcracker": nut_stats, "rampart": ram_stats})
-
-        info["rampart_workers"] = args.workers or "default (one per CPU)"
-        info["cpu_pinning"] = ({role: sorted(cpus) for role, cpus in CPUS.items()}
-                               if CPUS["generator"] is not None else "none")
-        info["redis_servers"] = args.servers
-
-        # Idle clients on a pair of fresh proxies that serve nothing else (so that neither this
-        # test nor the load rows inflate the other's memory numbers); stopped afterwards.
-        idle_procs, idle_ports, _ = start_proxies("idle")
-        for name in PROXIES:
-            log(f"bench: {IDLE_CLIENTS:,} idle clients -> {name}")
-            idle[name] = idle_clients_rss(idle_procs[name].pid, idle_ports[name], IDLE_CLIENTS)
-            if idle[name].get("error") or idle[name].get("pong") != IDLE_CLIENTS:
-                problems.append(f"{name}: idle-client test: {idle[name].get('error', '')} "
-                                f"connected {idle[name].get('connected')}, "
-                                f"PONG from {idle[name].get('pong')}")
-            if idle_procs[name].poll() is not None:
-                raise BenchError(f"{name} exited ({idle_procs[name].returncode}) "
-                                 "during the idle-client test")
-        for name in PROXIES:
-            procs.stop(idle_procs[name])
-
-        # correctness checks, on a pair of their own (error replies would make
-        # redis-benchmark --csv spin instead of failing)
-        chk_procs, chk_ports, _ = start_proxies("check")
-        route = placement(os.path.join(workdir, "check-nutcracker.yml"))
-        info["keys_per_shard"] = [len(route.get(p, [])) for p in redis_ports]
-        found, sample = cross_check(chk_ports["nutcracker"], chk_ports["rampart"], redis_ports)
-        problems += found + check_route(route, redis_ports, sample)
-        broken = {}
-        for t in TARGETS:
-            for p in check_commands(redis_ports[0] if t == "direct" else chk_ports[t], t):
-                problems.append(p)
-                broken.setdefault(t, []).append(p)
-        for name in PROXIES:
-            procs.stop(chk_procs[name])
-
-        # the processes and ports of the current case's pair
-        direct_proc = procs.items[0][1]
-        proc_of = {"direct": direct_proc}
-        pids, ports = {"direct": direct_proc.pid}, {"direct": redis_ports[0]}
-
-        def measure(t, case, op, op_args, n):
-            """One redis-benchmark run against target t, with the proxy's CPU time and peak
-            RSS over exactly that run."""
-            if t in proc_of and proc_of[t].poll() is not None:
-                return {"error": f"{t} is not running (exit status {proc_of[t].returncode})"}
-            if any(f": {op} ->" in b or f": {op} returned" in b for b in broken.get(t, [])):
-                return {"error": f"skipped: {op} fails on {t}"}
-            pid = pids[t]
-            if pid:
-                hwm_reset = reset_peak_rss(pid)
-                c0 = cpu_ticks(pid)
-            w0 = time.time()
-            res = run_benchmark(ports[t], case, op_args, n, timeout)
-            res["wall_s"] = round(time.time() - w0, 2)
-            if pid and proc_of[t].poll() is None:
-                ticks = cpu_ticks(pid) - c0
-                res["cpu_ticks"] = ticks
-                res["cpu_s_per_1m"] = ticks / CLK_TCK / n * 1e6
-                res["peak_rss_kb"] = status_kb(pid, "VmHWM")
-                res["peak_rss_scope"] = "this run" if hwm_reset else "since start of the case"
-                res["rss_after_kb"] = status_kb(pid, "VmRSS")
-            elif pid:
-                res["error"] = (res.get("error", "") + f"; {t} exited with status "
-                                f"{proc_of[t].returncode} during this run").lstrip("; ")
-            return res
-
-        entries = {}
-        filled = None
-        for rnd in range(1, rounds + 1):
-            for case in CASES:
-                if filled != case["size"]:
-                    # each shard its keys, and the direct target every key
-                    log(f"bench: prefill {KEYSPACE:,} keys with {case['size']}-byte values")
-                    for p in redis_ports[1:]:
-                        prefill(p, route.get(p, []), case["size"])
-                    prefill(redis_ports[0], list(range(KEYSPACE)), case["size"])
-                    filled = case["size"]
-                # a fresh pair of proxies per case: memory that one case made them keep (both
-                # hold on to buffers they once needed) does not count against the next one
-                pair, pport, sport = start_proxies(f"r{rnd}-{case['id']}")
-                proc_of.update(pair)
-                pids.update({name: pair[name].pid for name in PROXIES})
-                ports.update(pport)
-                n = int(base_n * case["n"])
-                for op, op_args in case["ops"]:
-                    label = row_label(case, op)
-                    entry = entries.setdefault(label, {
-                        "case": case["id"], "title": case["title"], "op": op, "label": label,
-                        "clients": case["clients"], "pipeline": case["pipeline"],
-                        "value_bytes": case["size"], "requests": n,
-                        "targets": {t: {"runs": []} for t in TARGETS}})
-                    # the proxies take turns going first, round by round
-                    order = TARGETS if rnd % 2 else ["direct"] + PROXIES[::-1]
-                    for t in order:
-                        res = measure(t, case, op, op_args, n)
-                        res["round"] = rnd
-                        entry["targets"][t]["runs"].append(res)
-                        if "error" in res:
-                            problems.append(f"{label} on {t} (round {rnd}): {res['error']}: "
-                                            f"{res.get('stderr', '').strip()[:500]}")
-                        elif res.get("stderr"):
-                            problems.append(f"{label} on {t} (round {rnd}): redis-benchmark "
-                                            f"stderr: {res['stderr'].strip()[:500]}")
-                        log(f"bench: [{rnd}/{rounds}] {label:<14} {t:<10} "
-                            + (f"{res['rps']:>12,.0f} rps  p99 {res['p99_ms']:.2f} ms"
-                               + (f"  cpu {res['cpu_s_per_1m']:.2f} s/1M"
-                                  if "cpu_s_per_1m" in res else "")
-                               if "rps" in res else "ERROR " + res["error"]))
-                time.sleep(1.1)  # one stats interval (-i 1000), so the counters are current
-                for name in PROXIES:
-                    st = stats_json(sport[name])
-                    stats.setdefault(name, {})[f"round {rnd}, {case['id']}"] = st
-                    # each redis-benchmark run starts with CONFIG GET, which nutcracker
-                    # answers by closing the connection: one client_err per run is expected
-                    pool = st.get("bench", {})
-                    errs = {k: pool.get(k) for k in ("server_ejects", "forward_error")
-                            if pool.get(k)}
-                    if (pool.get("client_err") or 0) > len(case["ops"]):
-                        errs["client_err"] = pool["client_err"]
-                    if errs:
-                        problems.append(f"{name} stats after {case['id']} (round {rnd}): {errs}")
-                    if pair[name].poll() is not None:
-                        problems.append(f"{name} exited with status {pair[name].returncode} "
-                                        f"during {case['id']} (round {rnd})")
-                    procs.stop(pair[name])
-        for entry in entries.values():
-            for t in TARGETS:
-                entry["targets"][t].update(aggregate(entry["targets"][t]["runs"]))
-            results.append(entry)
+        start_redis_servers(run)
+        idle_client_test(run)
+        correctness_checks(run)
+        run_matrix(run)
     except KeyboardInterrupt:
         log("bench: interrupted; stopping every process it started")
         raise
@@ -1062,77 +997,318 @@ def main():
         keep_workdir = True
         raise
     finally:
-        procs.stop_all()
-        # log lines worth a look (rampart's INFO lines are start/stop notices)
-        tails = {name: t for name, t in
-                 ((n, [l for l in tail(p, 200) if " INFO " not in l][-10:])
-                  for n, p in logs.items()) if t}
+        run.procs.stop_all()
+        run.log_tails = log_tails(run.logs)
         if keep_workdir:
-            log(f"bench: logs kept in {workdir}")
+            log(f"bench: logs kept in {run.workdir}")
         else:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(run.workdir, ignore_errors=True)
 
-    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    rows = build_rows(results)
-    targets = evaluate_targets(rows, idle)
+
+def start_redis_servers(run: Run) -> None:
+    run.redis_ports = free_ports(run.settings.servers)
+    log(f"bench: {run.settings.mode} mode, {run.settings.base_requests} requests per row; "
+        f"redis-servers on {run.redis_ports}")
+    servers = [
+        run.procs.start(f"redis-{p}", [
+            "redis-server", "--port", str(p), "--bind", HOST, "--save", "",
+            "--appendonly", "no", "--dir", run.workdir, "--daemonize", "no",
+            "--maxclients", "12000"], os.path.join(run.workdir, f"redis-{p}.log"))
+        for p in run.redis_ports]
+    for p, proc in zip(run.redis_ports, servers):
+        wait_ready(p, proc, f"redis-server :{p}")
+    run.direct = servers[0]
+
+
+def start_proxies(run: Run, tag: str) -> ProxyPair:
+    """One nutcracker and one rampart over the same pool, on fresh free ports."""
+    nut_port, nut_stats, ram_port, ram_stats = free_ports(4)
+    confs = {}
+    for name, port in (("nutcracker", nut_port), ("rampart", ram_port)):
+        confs[name] = os.path.join(run.workdir, f"{tag}-{name}.yml")
+        write_config(confs[name], port, run.redis_ports)
+        run.logs[f"{tag}-{name}"] = os.path.join(run.workdir, f"{tag}-{name}.log")
+    # -i 1000: stats aggregated every second, so the end-of-run stats are current
+    nut = run.procs.start("nutcracker", ["nutcracker", "-c", confs["nutcracker"],
+                                         "-s", str(nut_stats), "-a", HOST, "-i", "1000"],
+                          run.logs[f"{tag}-nutcracker"])
+    ram_argv = [RAMPART, "-c", confs["rampart"], "-s", str(ram_stats), "-a", HOST, "-i", "1000"]
+    if run.settings.workers:
+        ram_argv += ["--workers", str(run.settings.workers)]
+    ram = run.procs.start("rampart", ram_argv, run.logs[f"{tag}-rampart"])
+    wait_ready(nut_port, nut, "nutcracker")
+    wait_ready(ram_port, ram, "rampart")
+    return ProxyPair(procs={"nutcracker": nut, "rampart": ram},
+                     ports={"nutcracker": nut_port, "rampart": ram_port},
+                     stats_ports={"nutcracker": nut_stats, "rampart": ram_stats})
+
+
+def stop_proxies(run: Run, pair: ProxyPair) -> None:
+    for name in PROXIES:
+        run.procs.stop(pair.procs[name])
+
+
+def idle_client_test(run: Run) -> None:
+    """Idle clients on a pair of fresh proxies that serve nothing else (so that neither this
+    test nor the load rows inflate the other's memory numbers); stopped afterwards."""
+    pair = start_proxies(run, "idle")
+    for name in PROXIES:
+        proc = pair.procs[name]
+        log(f"bench: {IDLE_CLIENTS:,} idle clients -> {name}")
+        idle = run.idle[name] = idle_clients_rss(proc.pid, pair.ports[name], IDLE_CLIENTS)
+        if idle.get("error") or idle.get("pong") != IDLE_CLIENTS:
+            run.problems.append(f"{name}: idle-client test: {idle.get('error', '')} "
+                                f"connected {idle.get('connected')}, "
+                                f"PONG from {idle.get('pong')}")
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited ({proc.returncode}) during the idle-client test")
+    stop_proxies(run, pair)
+
+
+def correctness_checks(run: Run) -> None:
+    """Placement and the benchmarked commands, on a pair of their own (error replies would make
+    redis-benchmark --csv spin instead of failing); a target's failed commands go to
+    run.broken, and their rows are skipped."""
+    pair = start_proxies(run, "check")
+    run.route = placement(os.path.join(run.workdir, "check-nutcracker.yml"))
+    run.info["keys_per_shard"] = [len(run.route.get(p, [])) for p in run.redis_ports]
+    found, sample = cross_check(pair.ports["nutcracker"], pair.ports["rampart"])
+    run.problems += found + check_route(run.route, run.redis_ports, sample)
+    for t in TARGETS:
+        for p in check_commands(run.redis_ports[0] if t == "direct" else pair.ports[t], t):
+            run.problems.append(p)
+            run.broken.setdefault(t, []).append(p)
+    stop_proxies(run, pair)
+
+
+def run_matrix(run: Run) -> None:
+    """Every case, round after round, then the median of every cell into run.results."""
+    entries = {}
+    filled = None
+    for rnd in range(1, run.settings.rounds + 1):
+        for case in CASES:
+            if filled != case["size"]:
+                prefill_all(run, case["size"])
+                filled = case["size"]
+            run_case(run, rnd, case, entries)
+    for entry in entries.values():
+        for t in TARGETS:
+            entry["targets"][t].update(aggregate(entry["targets"][t]["runs"]))
+        run.results.append(entry)
+
+
+def prefill_all(run: Run, size: int) -> None:
+    """Each shard its keys, and the direct target every key, with `size`-byte values."""
+    log(f"bench: prefill {KEYSPACE:,} keys with {size}-byte values")
+    for p in run.redis_ports[1:]:
+        prefill(p, run.route.get(p, []), size)
+    prefill(run.redis_ports[0], list(range(KEYSPACE)), size)
+
+
+def run_case(run: Run, rnd: int, case: dict, entries: dict[str, dict]) -> None:
+    """Every row of one case, each against every target, on a fresh pair of proxies: memory
+    that one case made them keep (both hold on to buffers they once needed) does not count
+    against the next one. The runs go to the rows' entries."""
+    pair = start_proxies(run, f"r{rnd}-{case['id']}")
+    targets = {"direct": (run.direct, run.redis_ports[0])}
+    targets |= {name: (pair.procs[name], pair.ports[name]) for name in PROXIES}
+    n = int(run.settings.base_requests * case["n"])
+    for op, op_args in case["ops"]:
+        label = row_label(case, op)
+        entry = entries.setdefault(label, {
+            "case": case["id"], "title": case["title"], "op": op, "label": label,
+            "clients": case["clients"], "pipeline": case["pipeline"],
+            "value_bytes": case["size"], "requests": n,
+            "targets": {t: {"runs": []} for t in TARGETS}})
+        # the proxies take turns going first, round by round
+        order = TARGETS if rnd % 2 else ("direct",) + PROXIES[::-1]
+        for t in order:
+            proc, port = targets[t]
+            res = measure(run, t, proc, port, case, op, op_args, n)
+            res["round"] = rnd
+            entry["targets"][t]["runs"].append(res)
+            record_run(run, rnd, label, t, res)
+    finish_case(run, rnd, case, pair)
+
+
+def measure(run: Run, t: str, proc: subprocess.Popen, port: int, case: dict, op: str,
+            op_args: list[str], n: int) -> dict:
+    """One redis-benchmark run against target t, with its process's CPU time and peak RSS over
+    exactly that run."""
+    if proc.poll() is not None:
+        return {"error": f"{t} is not running (exit status {proc.returncode})"}
+    if any(f": {op} ->" in b or f": {op} returned" in b for b in run.broken.get(t, [])):
+        return {"error": f"skipped: {op} fails on {t}"}
+    hwm_reset = reset_peak_rss(proc.pid)
+    ticks_before = cpu_ticks(proc.pid)
+    w0 = time.time()
+    res = run_benchmark(port, case, op_args, n, run.settings.timeout, run.settings.pinning)
+    res["wall_s"] = round(time.time() - w0, 2)
+    if proc.poll() is None:
+        res.update(process_usage(proc.pid, ticks_before, hwm_reset, n))
+    else:
+        res["error"] = (res.get("error", "") + f"; {t} exited with status "
+                        f"{proc.returncode} during this run").lstrip("; ")
+    return res
+
+
+def process_usage(pid: int, ticks_before: int, hwm_reset: bool, n: int) -> dict:
+    """CPU time per million requests and memory of a target's process, at the end of a run of
+    n requests that started at ticks_before."""
+    ticks = cpu_ticks(pid) - ticks_before
+    return {
+        "cpu_ticks": ticks,
+        "cpu_s_per_1m": ticks / CLK_TCK / n * 1e6,
+        "peak_rss_kb": status_kb(pid, "VmHWM"),
+        "peak_rss_scope": "this run" if hwm_reset else "since start of the case",
+        "rss_after_kb": status_kb(pid, "VmRSS"),
+    }
+
+
+def record_run(run: Run, rnd: int, label: str, t: str, res: dict) -> None:
+    """Notes a failed run, or redis-benchmark's complaints, as a problem, and logs the run."""
+    if "error" in res:
+        run.problems.append(f"{label} on {t} (round {rnd}): {res['error']}: "
+                            f"{res.get('stderr', '').strip()[:500]}")
+    elif res.get("stderr"):
+        run.problems.append(f"{label} on {t} (round {rnd}): redis-benchmark "
+                            f"stderr: {res['stderr'].strip()[:500]}")
+    log(f"bench: [{rnd}/{run.settings.rounds}] {label:<14} {t:<10} "
+        + (f"{res['rps']:>12,.0f} rps  p99 {res['p99_ms']:.2f} ms"
+           + (f"  cpu {res['cpu_s_per_1m']:.2f} s/1M" if "cpu_s_per_1m" in res else "")
+           if "rps" in res else "ERROR " + res["error"]))
+
+
+def finish_case(run: Run, rnd: int, case: dict, pair: ProxyPair) -> None:
+    """Reads each proxy's stats after a case, notes their errors and an exit, and stops it."""
+    time.sleep(1.1)  # one stats interval (-i 1000), so the counters are current
+    for name in PROXIES:
+        st = stats_json(pair.stats_ports[name])
+        run.stats.setdefault(name, {})[f"round {rnd}, {case['id']}"] = st
+        # each redis-benchmark run starts with CONFIG GET, which nutcracker answers by closing
+        # the connection: one client_err per run is expected
+        pool = st.get("bench", {})
+        errs = {k: pool.get(k) for k in ("server_ejects", "forward_error") if pool.get(k)}
+        if (pool.get("client_err") or 0) > len(case["ops"]):
+            errs["client_err"] = pool["client_err"]
+        if errs:
+            run.problems.append(f"{name} stats after {case['id']} (round {rnd}): {errs}")
+        proc = pair.procs[name]
+        if proc.poll() is not None:
+            run.problems.append(f"{name} exited with status {proc.returncode} "
+                                f"during {case['id']} (round {rnd})")
+        run.procs.stop(proc)
+
+
+def log_tails(logs: dict[str, str]) -> dict[str, list[str]]:
+    """The last log lines worth a look of each proxy (rampart's INFO lines are start/stop
+    notices); proxies with none are left out."""
+    tails = {name: [line for line in tail(path, 200) if " INFO " not in line][-10:]
+             for name, path in logs.items()}
+    return {name: lines for name, lines in tails.items() if lines}
+
+
+def report(run: Run) -> None:
+    """The tables on stdout, and latest.json, latest.svg and latest.md in the output
+    directory."""
+    run.info["loadavg_end"] = loadavg()
+    rows = build_rows(run.results)
+    targets = evaluate_targets(rows, run.idle)
+    text = render_tables(rows, run.idle, targets, markdown=False)
+    md = render_tables(rows, run.idle, targets, markdown=True)
+    doc = results_document(run, rows, targets)
+    write_results(run, doc, rows, md)
+    print_report(run, doc, text)
+
+
+def rounds_text(rounds: int) -> str:
+    return f"{rounds} round{'s' if rounds > 1 else ''}"
+
+
+def results_document(run: Run, rows: list[dict], targets: list[dict]) -> dict:
+    """latest.json: every number of every run, and what they were measured on."""
+    return {
+        "started_utc": run.started.isoformat(timespec="seconds"),
+        "duration_s": round(time.time() - run.t_start, 1),
+        "mode": run.settings.mode,
+        "command": " ".join(["scripts/bench"] + sys.argv[1:]),
+        "base_requests": run.settings.base_requests,
+        "rounds": run.settings.rounds,
+        "keyspace": KEYSPACE,
+        "machine": run.info,
+        "pool": {"hash": "fnv1a_64", "distribution": "ketama", "redis": True,
+                 "hash_tag": None, "servers": run.settings.servers},
+        "rows": run.results,
+        "summary": rows,
+        "idle_clients": run.idle,
+        "targets": targets,
+        "proxy_stats_per_case": run.stats,
+        "proxy_log_tails": run.log_tails,
+        "problems": run.problems,
+    }
+
+
+def svg_subtitle(run: Run) -> str:
+    info = run.info
     commit = info["rampart_commit"][:10] if info.get("rampart_worktree_dirty") is not None \
         else "uncommitted"
-    subtitle = (f"{started:%Y-%m-%d} · {mode} mode, median of {rounds} round"
-                f"{'s' if rounds > 1 else ''} · rampart {commit}"
-                f"{'+dirty' if info.get('rampart_worktree_dirty') else ''} vs nutcracker 0.5.0 "
-                f"· {args.servers} redis-servers\n{info['nproc']} CPUs ({info['cpu_model']}) "
-                "shared by redis-benchmark, the redis-servers and both proxies")
-    text = render_tables(rows, idle, targets, markdown=False)
-    md = render_tables(rows, idle, targets, markdown=True)
+    return (f"{run.started:%Y-%m-%d} · {run.settings.mode} mode, median of "
+            f"{rounds_text(run.settings.rounds)} · rampart {commit}"
+            f"{'+dirty' if info.get('rampart_worktree_dirty') else ''} vs nutcracker 0.5.0 "
+            f"· {run.settings.servers} redis-servers\n{info['nproc']} CPUs ({info['cpu_model']}) "
+            "shared by redis-benchmark, the redis-servers and both proxies")
 
-    os.makedirs(args.out, exist_ok=True)
-    doc = {
-        "started_utc": started.isoformat(timespec="seconds"),
-        "duration_s": round(time.time() - t_start, 1),
-        "mode": mode,
-        "command": " ".join(["scripts/bench"] + sys.argv[1:]),
-        "base_requests": base_n,
-        "rounds": rounds,
-        "keyspace": KEYSPACE,
-        "machine": info,
-        "pool": {"hash": "fnv1a_64", "distribution": "ketama", "redis": True,
-                 "hash_tag": None, "servers": args.servers},
-        "rows": results,
-        "summary": rows,
-        "idle_clients": idle,
-        "targets": targets,
-        "proxy_stats_per_case": stats,
-        "proxy_log_tails": tails,
-        "problems": problems,
-    }
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
+
+def markdown_report(run: Run, doc: dict, md: str) -> str:
+    """latest.md: the run, the machine, the tables and the problems seen."""
+    info = run.info
+    text = (f"Run {run.started:%Y-%m-%d %H:%M} UTC, `{doc['command']}`, {run.settings.mode} mode "
+            f"({run.settings.base_requests:,} requests per run; x10 for -P 16, x0.5 for 10-key "
+            f"rows; {rounds_text(run.settings.rounds)}, median shown), {doc['duration_s']} s.\n"
+            f"Machine: {info['nproc']} CPUs, {info['cpu_model']}, kernel {info['kernel']}; "
+            f"{info['redis_server']}; {info['nutcracker']}; {info['rampart']} "
+            f"(commit {info['rampart_commit']}), rampart --workers "
+            f"{info['rampart_workers']}. CPU pinning: {pinning_text(info)}. Load average at "
+            f"start {' '.join(info['loadavg_start'])}, at end {' '.join(info['loadavg_end'])}."
+            f"\n\n{md}\n")
+    if run.problems:
+        text += "\nProblems seen:\n\n" + "".join(f"- {p}\n" for p in run.problems)
+    return text
+
+
+def write_results(run: Run, doc: dict, rows: list[dict], md: str) -> None:
+    out = run.settings.out
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "latest.json"), "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
-    with open(os.path.join(args.out, "latest.svg"), "w") as f:
-        f.write(render_svg(rows, subtitle))
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(f"Run {started:%Y-%m-%d %H:%M} UTC, `{doc['command']}`, {mode} mode "
-                f"({base_n:,} requests per run; x10 for -P 16, x0.5 for 10-key rows; "
-                f"{rounds} round{'s' if rounds > 1 else ''}, median shown), "
-                f"{doc['duration_s']} s.\n"
-                f"Machine: {info['nproc']} CPUs, {info['cpu_model']}, kernel {info['kernel']}; "
-                f"{info['redis_server']}; {info['nutcracker']}; {info['rampart']} "
-                f"(commit {info['rampart_commit']}), rampart --workers "
-                f"{info['rampart_workers']}. CPU pinning: {pinning_text(info)}. Load average at start "
-                f"{' '.join(info['loadavg_start'])}, at end {' '.join(info['loadavg_end'])}.\n\n"
-                f"{md}\n")
-        if problems:
-            f.write("\nProblems seen:\n\n" + "".join(f"- {p}\n" for p in problems))
+    with open(os.path.join(out, "latest.svg"), "w") as f:
+        f.write(render_svg(rows, svg_subtitle(run)))
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(markdown_report(run, doc, md))
 
-    print(f"\nrampart benchmark, {mode} mode ({rounds} round{'s' if rounds > 1 else ''}, "
-          f"median), {started:%Y-%m-%d %H:%M} UTC, {doc['duration_s']} s; {info['nproc']} CPUs ({info['cpu_model']}), "
-          f"load average {' '.join(info['loadavg_start'])} at start\n")
+
+def print_report(run: Run, doc: dict, text: str) -> None:
+    info = run.info
+    print(f"\nrampart benchmark, {run.settings.mode} mode ({rounds_text(run.settings.rounds)}, "
+          f"median), {run.started:%Y-%m-%d %H:%M} UTC, {doc['duration_s']} s; {info['nproc']} "
+          f"CPUs ({info['cpu_model']}), load average {' '.join(info['loadavg_start'])} at "
+          "start\n")
     print(text)
-    if problems:
+    if run.problems:
         print("\nproblems seen:")
-        for p in problems:
+        for p in run.problems:
             print("  - " + p)
-    print(f"\nwrote {os.path.join(args.out, 'latest.json')}, latest.svg, latest.md")
+    print(f"\nwrote {os.path.join(run.settings.out, 'latest.json')}, latest.svg, latest.md")
+
+
+def main() -> int:
+    settings = parse_args()
+    nofile = check_prerequisites()
+    unwind_on_signals()
+    run = new_run(settings, nofile)
+    run_all(run)
+    report(run)
     return 0
 
 
