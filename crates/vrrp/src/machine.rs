@@ -700,3 +700,714 @@ impl Machine {
 fn same_addresses(left: &[IpAddr], right: &[IpAddr]) -> bool {
     left.len() == right.len() && left.iter().all(|address| right.contains(address))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    fn config(priority: u8) -> Config {
+        let mut config = Config::new(12, ip("10.213.7.1"), vec![ip("10.213.7.3")]);
+        config.priority = priority;
+        config.auth = Auth::password(b"secret12");
+        config
+    }
+
+    fn started(config: Config) -> Machine {
+        let mut machine = Machine::new(config).unwrap();
+        machine.handle(Event::Start, Duration::ZERO);
+        machine
+    }
+
+    /// A peer's advert event for `machine`'s virtual router.
+    fn advert_from(machine: &Machine, from: &str, priority: u8) -> Event {
+        Event::Advert {
+            from: ip(from),
+            advert: machine.advert(priority),
+        }
+    }
+
+    fn transitions(actions: &[Action]) -> Vec<(State, State)> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Transition { from, to, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Runs the timers up to `until`; returns the actions of each expiry with its time.
+    fn run_until(machine: &mut Machine, until: Duration) -> Vec<(Duration, Action)> {
+        let mut out = Vec::new();
+        while let Some(at) = machine.next_deadline().filter(|at| *at <= until) {
+            for action in machine.handle(Event::Timer, at) {
+                out.push((at, action));
+            }
+        }
+        out
+    }
+
+    /// Becomes master by timing out in backup, and returns the time it did.
+    fn master_by_timeout(machine: &mut Machine) -> Duration {
+        let at = machine.next_deadline().unwrap();
+        machine.handle(Event::Timer, at);
+        assert_eq!(machine.state(), State::Master);
+        at
+    }
+
+    #[test]
+    fn start_removes_stale_addresses_and_enters_backup() {
+        let mut machine = Machine::new(config(100)).unwrap();
+        assert_eq!(machine.state(), State::Initialize);
+        assert_eq!(machine.next_deadline(), None);
+        let actions = machine.handle(Event::Start, Duration::ZERO);
+        assert_eq!(
+            actions,
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Initialize,
+                    to: State::Backup,
+                    reason: Reason::Started
+                }
+            ]
+        );
+        assert_eq!(machine.handle(Event::Start, SECOND), vec![]);
+        assert_eq!(machine.effective_priority(), 100);
+    }
+
+    #[test]
+    fn v2_master_down_interval_and_takeover() {
+        let mut machine = started(config(100));
+        // 3 × 1 s + (256 − 100) / 256 s.
+        assert_eq!(
+            machine.master_down_interval(),
+            ms(3609) + Duration::from_micros(375)
+        );
+        assert_eq!(
+            machine.next_deadline(),
+            Some(ms(3609) + Duration::from_micros(375))
+        );
+        // keepalived's dump at priority 101: 3.605 s.
+        assert_eq!(
+            started(config(101)).master_down_interval(),
+            ms(3605) + Duration::from_micros(468) + Duration::from_nanos(750)
+        );
+        let at = machine.next_deadline().unwrap();
+        assert_eq!(
+            machine.handle(Event::Timer, at - Duration::from_nanos(1)),
+            vec![]
+        );
+        let actions = machine.handle(Event::Timer, at);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Transition {
+                    from: State::Backup,
+                    to: State::Master,
+                    reason: Reason::MasterDown
+                },
+                Action::SendAdvert { priority: 100 },
+                Action::AddAddresses,
+                Action::Announce { count: 5 },
+            ]
+        );
+        assert_eq!(machine.master(), Some(ip("10.213.7.1")));
+        assert_eq!(machine.stats().transitions, 2);
+        // Then one advert per interval.
+        let later = run_until(&mut machine, at + ms(3500));
+        let adverts: Vec<Duration> = later
+            .iter()
+            .filter(|(_, action)| *action == Action::SendAdvert { priority: 100 })
+            .map(|(time, _)| *time - at)
+            .collect();
+        assert_eq!(adverts, vec![SECOND, 2 * SECOND, 3 * SECOND]);
+    }
+
+    #[test]
+    fn v3_skew_follows_the_learned_master_interval() {
+        let mut config = config(100);
+        config.version = Version::V3;
+        config.auth = Auth::None;
+        config.advert_interval = SECOND;
+        let mut machine = started(config);
+        assert_eq!(
+            machine.master_down_interval(),
+            ms(3609) + Duration::from_micros(375)
+        );
+        // The master advertises every 250 ms: 3 × 0.25 + 156 × 0.25 / 256.
+        let mut advert = machine.advert(200);
+        advert.interval = AdvertInterval::from_centis(25).unwrap();
+        let event = Event::Advert {
+            from: ip("10.213.7.2"),
+            advert,
+        };
+        machine.handle(event, SECOND);
+        assert_eq!(machine.skew_time(), Duration::from_nanos(152_343_750));
+        assert_eq!(
+            machine.master_down_interval(),
+            ms(750) + Duration::from_nanos(152_343_750)
+        );
+        assert_eq!(
+            machine.next_deadline(),
+            Some(SECOND + machine.master_down_interval())
+        );
+        assert_eq!(machine.master(), Some(ip("10.213.7.2")));
+        // Becoming master goes back to its own interval.
+        master_by_timeout(&mut machine);
+        assert_eq!(
+            machine.master_down_interval(),
+            ms(3609) + Duration::from_micros(375)
+        );
+    }
+
+    #[test]
+    fn v2_ignores_mismatched_adverts_and_counts_them() {
+        let mut machine = started(config(100));
+        let deadline = machine.next_deadline();
+        let mut wrong_vrid = machine.advert(200);
+        wrong_vrid.vrid = 13;
+        let mut wrong_auth = machine.advert(200);
+        wrong_auth.auth = Auth::password(b"secret13");
+        let mut wrong_interval = machine.advert(200);
+        wrong_interval.interval = AdvertInterval::from_secs(2).unwrap();
+        let mut wrong_addresses = machine.advert(200);
+        wrong_addresses.addresses = vec![ip("10.213.7.4")];
+        let mut wrong_version = machine.advert(200);
+        wrong_version.version = Version::V3;
+        for advert in [
+            wrong_vrid,
+            wrong_auth,
+            wrong_interval,
+            wrong_addresses,
+            wrong_version,
+        ] {
+            let event = Event::Advert {
+                from: ip("10.213.7.2"),
+                advert,
+            };
+            assert_eq!(machine.handle(event, SECOND), vec![]);
+        }
+        assert_eq!(machine.next_deadline(), deadline);
+        let stats = machine.stats();
+        assert_eq!(
+            (
+                stats.ignored_vrid,
+                stats.ignored_auth,
+                stats.ignored_interval
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!((stats.ignored_addresses, stats.ignored_version), (1, 1));
+        assert_eq!(stats.adverts_accepted, 0);
+        // The address owner's advert is accepted whatever addresses it lists.
+        let mut owner = machine.advert(255);
+        owner.addresses = vec![ip("10.213.7.4")];
+        machine.handle(
+            Event::Advert {
+                from: ip("10.213.7.2"),
+                advert: owner,
+            },
+            SECOND,
+        );
+        assert_eq!(machine.stats().adverts_accepted, 1);
+        assert_eq!(
+            machine.next_deadline(),
+            Some(SECOND + machine.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn election_by_priority() {
+        let mut low = started(config(100));
+        let mut high = started(config(101));
+        assert!(high.next_deadline() < low.next_deadline());
+        // The higher one times out first; its advert holds the lower one in backup.
+        let at = master_by_timeout(&mut high);
+        let advert = advert_from(&low, "10.213.7.2", 101);
+        assert_eq!(low.handle(advert, at), vec![]);
+        assert_eq!(low.state(), State::Backup);
+        assert_eq!(low.master(), Some(ip("10.213.7.2")));
+        assert_eq!(low.next_deadline(), Some(at + low.master_down_interval()));
+    }
+
+    #[test]
+    fn master_steps_down_for_a_higher_priority() {
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let actions = machine.handle(advert_from(&machine, "10.213.7.2", 150), at + SECOND);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::Preempted {
+                        by: ip("10.213.7.2"),
+                        priority: 150
+                    }
+                },
+                Action::RemoveAddresses,
+            ]
+        );
+        assert_eq!(machine.master(), Some(ip("10.213.7.2")));
+        // The second announcement is cancelled with the rest of the master's timers.
+        assert_eq!(
+            machine.next_deadline(),
+            Some(at + SECOND + machine.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn equal_priority_tie_break_by_primary_address() {
+        // Our primary address is 10.213.7.1: a higher address wins, a lower one loses.
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let lower = machine.handle(advert_from(&machine, "10.213.7.0", 100), at);
+        assert_eq!(machine.state(), State::Master);
+        assert!(lower.contains(&Action::SendAdvert { priority: 100 }));
+        let higher = machine.handle(advert_from(&machine, "10.213.7.2", 100), at);
+        assert_eq!(transitions(&higher), vec![(State::Master, State::Backup)]);
+        // In backup, an equal priority resets the timer whatever the address.
+        let later = at + SECOND;
+        machine.handle(advert_from(&machine, "10.213.7.0", 100), later);
+        assert_eq!(
+            machine.next_deadline(),
+            Some(later + machine.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn lower_priority_advert_makes_the_master_readvertise_and_announce() {
+        // A master resuming from a freeze finds a lower-priority node took over.
+        let mut config = config(101);
+        config.garp_master_delay = Duration::ZERO;
+        let mut machine = started(config);
+        let at = master_by_timeout(&mut machine);
+        let now = at + ms(300);
+        let actions = machine.handle(advert_from(&machine, "10.213.7.2", 100), now);
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert { priority: 101 },
+                Action::Announce { count: 5 }
+            ]
+        );
+        assert_eq!(machine.state(), State::Master);
+        assert_eq!(machine.stats().lower_priority_answered, 1);
+        // The advert timer restarts from the forced advert.
+        assert_eq!(machine.next_deadline(), Some(now + SECOND));
+    }
+
+    #[test]
+    fn priority_zero_takeover_after_skew() {
+        let mut machine = started(config(101));
+        machine.handle(advert_from(&machine, "10.213.7.2", 150), SECOND);
+        let now = 2 * SECOND;
+        assert_eq!(
+            machine.handle(advert_from(&machine, "10.213.7.2", 0), now),
+            vec![]
+        );
+        // (256 − 101) / 256 s: the 0.61 s observed with keepalived.
+        let skew = Duration::from_nanos(605_468_750);
+        assert_eq!(machine.next_deadline(), Some(now + skew));
+        let actions = machine.handle(Event::Timer, now + skew);
+        assert_eq!(
+            actions.first(),
+            Some(&Action::Transition {
+                from: State::Backup,
+                to: State::Master,
+                reason: Reason::MasterLeft
+            })
+        );
+        assert_eq!(machine.stats().priority_zero_received, 1);
+    }
+
+    #[test]
+    fn master_answers_priority_zero_at_once() {
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let now = at + ms(400);
+        let actions = machine.handle(advert_from(&machine, "10.213.7.2", 0), now);
+        assert_eq!(actions, vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(machine.state(), State::Master);
+    }
+
+    #[test]
+    fn preempt_takes_over_from_a_lower_priority_master() {
+        let mut machine = started(config(150));
+        let deadline = machine.next_deadline();
+        for second in 1..10 {
+            let now = second * SECOND;
+            machine.handle(advert_from(&machine, "10.213.7.2", 100), now);
+        }
+        // The lower-priority adverts never reset the timer.
+        assert_eq!(machine.next_deadline(), deadline);
+        master_by_timeout(&mut machine);
+    }
+
+    #[test]
+    fn nopreempt_holds_behind_a_lower_priority_master() {
+        let mut config = config(150);
+        config.preempt = false;
+        let mut machine = started(config);
+        assert!(!machine.preempts());
+        for second in 1..=10 {
+            let now = second * SECOND;
+            machine.handle(advert_from(&machine, "10.213.7.2", 100), now);
+            assert!(run_until(&mut machine, now + ms(999)).is_empty());
+        }
+        assert_eq!(machine.state(), State::Backup);
+        assert_eq!(machine.master(), Some(ip("10.213.7.2")));
+    }
+
+    #[test]
+    fn initial_state_master_clears_nopreempt() {
+        let mut config = config(150);
+        config.preempt = false;
+        config.initial_state = InitialState::Master;
+        let mut machine = started(config);
+        assert!(machine.preempts());
+        // Not the owner: it still starts as backup.
+        assert_eq!(machine.state(), State::Backup);
+        machine.handle(advert_from(&machine, "10.213.7.2", 100), SECOND);
+        assert_eq!(
+            machine.next_deadline(),
+            Some(machine.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn address_owner_with_initial_master_starts_as_master() {
+        let mut config = config(255);
+        config.initial_state = InitialState::Master;
+        let mut machine = Machine::new(config).unwrap();
+        let actions = machine.handle(Event::Start, Duration::ZERO);
+        assert_eq!(
+            actions,
+            vec![
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Initialize,
+                    to: State::Master,
+                    reason: Reason::AddressOwner
+                },
+                Action::SendAdvert { priority: 255 },
+                Action::AddAddresses,
+                Action::Announce { count: 5 },
+            ]
+        );
+        // The owner with initial state BACKUP waits like anyone else, with a short skew.
+        let owner_backup = started(self::config(255));
+        assert_eq!(owner_backup.state(), State::Backup);
+        assert_eq!(owner_backup.skew_time(), Duration::from_nanos(3_906_250));
+    }
+
+    #[test]
+    fn preempt_delay_accepts_a_lower_master_until_the_delay_after_start() {
+        let mut config = config(150);
+        config.preempt_delay = 5 * SECOND;
+        let mut machine = started(config);
+        // Within 5 s of start a lower-priority master holds this node in backup.
+        for second in 1..5 {
+            let now = second * SECOND;
+            machine.handle(advert_from(&machine, "10.213.7.2", 100), now);
+            assert_eq!(
+                machine.next_deadline(),
+                Some(now + machine.master_down_interval())
+            );
+        }
+        // From then on its adverts are ignored and the master-down timer runs out.
+        for second in 5..8 {
+            machine.handle(advert_from(&machine, "10.213.7.2", 100), second * SECOND);
+        }
+        assert_eq!(
+            machine.next_deadline(),
+            Some(4 * SECOND + machine.master_down_interval())
+        );
+        let changes = run_until(&mut machine, 9 * SECOND);
+        assert!(changes.iter().any(|(_, action)| matches!(
+            action,
+            Action::Transition {
+                to: State::Master,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn preempt_delay_restarts_at_a_new_lower_master() {
+        let mut config = config(150);
+        config.preempt_delay = 5 * SECOND;
+        let mut machine = started(config);
+        // A higher-priority master closes the window opened at start.
+        machine.handle(advert_from(&machine, "10.213.7.2", 200), SECOND);
+        // Ten seconds later a lower-priority master appears: it is accepted for 5 s.
+        let first = 11 * SECOND;
+        machine.handle(advert_from(&machine, "10.213.7.4", 100), first);
+        let held = first + 4 * SECOND;
+        machine.handle(advert_from(&machine, "10.213.7.4", 100), held);
+        assert_eq!(
+            machine.next_deadline(),
+            Some(held + machine.master_down_interval())
+        );
+        machine.handle(advert_from(&machine, "10.213.7.4", 100), first + 5 * SECOND);
+        assert_eq!(
+            machine.next_deadline(),
+            Some(held + machine.master_down_interval())
+        );
+    }
+
+    #[test]
+    fn health_fault_from_master_sends_priority_zero_and_recovers_to_backup() {
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let reason = String::from("listener down");
+        let actions = machine.handle(
+            Event::HealthChanged {
+                healthy: false,
+                reason: reason.clone(),
+            },
+            at + SECOND,
+        );
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: Reason::Unhealthy(reason.clone())
+                },
+            ]
+        );
+        assert_eq!(machine.effective_priority(), 0);
+        assert_eq!(machine.next_deadline(), None);
+        assert_eq!(machine.master(), None);
+        // Fault never advertises, and repeated reports change nothing.
+        let unhealthy = Event::HealthChanged {
+            healthy: false,
+            reason,
+        };
+        assert_eq!(machine.handle(unhealthy, at + 2 * SECOND), vec![]);
+        assert_eq!(
+            machine.handle(advert_from(&machine, "10.213.7.2", 50), at + 2 * SECOND),
+            vec![]
+        );
+        assert_eq!(machine.master(), Some(ip("10.213.7.2")));
+        let healthy = Event::HealthChanged {
+            healthy: true,
+            reason: String::from("ok"),
+        };
+        let now = at + 3 * SECOND;
+        let actions = machine.handle(healthy.clone(), now);
+        assert_eq!(
+            actions,
+            vec![Action::Transition {
+                from: State::Fault,
+                to: State::Backup,
+                reason: Reason::Recovered
+            }]
+        );
+        assert_eq!(
+            machine.next_deadline(),
+            Some(now + machine.master_down_interval())
+        );
+        assert_eq!(machine.handle(healthy, now), vec![]);
+    }
+
+    #[test]
+    fn health_fault_from_backup_sends_nothing() {
+        let mut machine = started(config(100));
+        let event = Event::HealthChanged {
+            healthy: false,
+            reason: String::from("shards unreachable"),
+        };
+        let actions = machine.handle(event, SECOND);
+        assert_eq!(transitions(&actions), vec![(State::Backup, State::Fault)]);
+        assert_eq!(actions.len(), 1);
+    }
+
+    #[test]
+    fn unhealthy_before_start_starts_in_fault() {
+        let mut machine = Machine::new(config(100)).unwrap();
+        let event = Event::HealthChanged {
+            healthy: false,
+            reason: String::from("no listener"),
+        };
+        assert_eq!(machine.handle(event, Duration::ZERO), vec![]);
+        let actions = machine.handle(Event::Start, Duration::ZERO);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Initialize, State::Fault)]
+        );
+        assert_eq!(machine.next_deadline(), None);
+    }
+
+    #[test]
+    fn vip_add_failure_is_a_fault() {
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let event = Event::VipAddFailed {
+            reason: String::from("Operation not permitted"),
+        };
+        let actions = machine.handle(event, at);
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: Reason::VipAddFailed(String::from("Operation not permitted"))
+                },
+            ]
+        );
+        // A healthy report retries through BACKUP.
+        let healthy = Event::HealthChanged {
+            healthy: true,
+            reason: String::from("ok"),
+        };
+        machine.handle(healthy, at + SECOND);
+        assert_eq!(machine.state(), State::Backup);
+    }
+
+    #[test]
+    fn shutdown_of_a_master_sends_priority_zero_then_removes_the_addresses() {
+        let mut machine = started(config(100));
+        let at = master_by_timeout(&mut machine);
+        let actions = machine.handle(Event::Shutdown, at + ms(10));
+        assert_eq!(
+            actions,
+            vec![
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: Reason::Shutdown
+                },
+            ]
+        );
+        assert_eq!(machine.next_deadline(), None);
+        assert_eq!(machine.handle(Event::Shutdown, at + SECOND), vec![]);
+        // A backup just leaves.
+        let mut backup = started(config(100));
+        let actions = backup.handle(Event::Shutdown, SECOND);
+        assert_eq!(
+            transitions(&actions),
+            vec![(State::Backup, State::Initialize)]
+        );
+        assert_eq!(actions.len(), 1);
+    }
+
+    #[test]
+    fn second_announcement_after_garp_master_delay() {
+        let mut config = config(100);
+        config.garp_master_delay = 5 * SECOND;
+        config.garp_master_repeat = 3;
+        let mut machine = started(config);
+        let at = master_by_timeout(&mut machine);
+        let announces: Vec<Duration> = run_until(&mut machine, at + 20 * SECOND)
+            .into_iter()
+            .filter(|(_, action)| *action == Action::Announce { count: 3 })
+            .map(|(time, _)| time - at)
+            .collect();
+        assert_eq!(announces, vec![5 * SECOND]);
+    }
+
+    #[test]
+    fn no_second_announcement_when_the_delay_is_zero() {
+        let mut config = config(100);
+        config.garp_master_delay = Duration::ZERO;
+        let mut machine = started(config);
+        let at = master_by_timeout(&mut machine);
+        let later = run_until(&mut machine, at + 20 * SECOND);
+        assert!(
+            later
+                .iter()
+                .all(|(_, action)| matches!(action, Action::SendAdvert { .. }))
+        );
+    }
+
+    #[test]
+    fn config_errors() {
+        let check = |edit: fn(&mut Config)| {
+            let mut config = config(100);
+            edit(&mut config);
+            Machine::new(config).err()
+        };
+        assert_eq!(check(|c| c.vrid = 0), Some(ConfigError::VridZero));
+        assert_eq!(check(|c| c.priority = 0), Some(ConfigError::PriorityZero));
+        assert!(matches!(
+            check(|c| c.advert_interval = Duration::from_millis(500)),
+            Some(ConfigError::Interval {
+                version: Version::V2,
+                ..
+            })
+        ));
+        assert_eq!(
+            check(|c| c.addresses.clear()),
+            Some(ConfigError::NoAddresses)
+        );
+        assert_eq!(
+            check(|c| c.addresses.push("fd00::1".parse().unwrap())),
+            Some(ConfigError::AddressFamily("fd00::1".parse().unwrap()))
+        );
+        assert_eq!(
+            check(|c| c.version = Version::V3),
+            Some(ConfigError::AuthInV3)
+        );
+        let v3_quarter = check(|c| {
+            c.version = Version::V3;
+            c.auth = Auth::None;
+            c.advert_interval = Duration::from_millis(250);
+        });
+        assert_eq!(v3_quarter, None);
+        let v6_in_v2 = check(|c| {
+            c.primary_address = "fe80::1".parse().unwrap();
+            c.addresses = vec!["fd00::1".parse().unwrap()];
+        });
+        assert_eq!(
+            v6_in_v2,
+            Some(ConfigError::AddressFamily("fe80::1".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn v3_ipv6_machine_builds_encodable_adverts() {
+        let mut config = Config::new(36, ip("fe80::1"), vec![ip("fd00:213:21::36")]);
+        config.version = Version::V3;
+        config.priority = 200;
+        let machine = Machine::new(config).unwrap();
+        let mut out = Vec::new();
+        let dst = IpAddr::V6(crate::packet::MULTICAST_V6);
+        crate::packet::encode(&machine.advert(200), ip("fe80::1"), dst, &mut out).unwrap();
+        let decoded = crate::packet::decode(&out, Version::V3, ip("fe80::1"), dst).unwrap();
+        assert_eq!(decoded, machine.advert(200));
+    }
+
+    #[test]
+    fn transitions_read_well_in_a_log() {
+        let reason = Reason::Preempted {
+            by: ip("10.213.7.2"),
+            priority: 150,
+        };
+        assert_eq!(
+            format!("{} -> {}: {reason}", State::Master, State::Backup),
+            "MASTER -> BACKUP: advert from 10.213.7.2 with priority 150"
+        );
+    }
+}
