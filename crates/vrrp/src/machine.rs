@@ -309,7 +309,8 @@ pub struct Machine {
     interval: AdvertInterval,
     preempt: bool,
     state: State,
-    healthy: bool,
+    /// The reason of the last unhealthy report, `None` while healthy.
+    unhealthy: Option<String>,
     master_adver_interval: Duration,
     master_down_at: Option<Duration>,
     master_left: bool,
@@ -357,7 +358,7 @@ impl Machine {
             interval,
             config,
             state: State::Initialize,
-            healthy: true,
+            unhealthy: None,
             master_down_at: None,
             master_left: false,
             advert_at: None,
@@ -445,16 +446,19 @@ impl Machine {
                 self.advert_received(from, &advert, now, &mut actions)
             }
             Event::Timer => self.timer(now, &mut actions),
-            Event::HealthChanged { healthy, reason } => {
-                self.healthy = healthy;
-                if healthy {
-                    if self.state == State::Fault {
-                        self.enter_backup(now, Reason::Recovered, &mut actions);
-                        self.preempt_until = Some(now + self.config.preempt_delay);
-                    }
-                } else {
-                    self.enter_fault(Reason::Unhealthy(reason), &mut actions);
+            Event::HealthChanged { healthy: true, .. } => {
+                self.unhealthy = None;
+                if self.state == State::Fault {
+                    self.enter_backup(now, Reason::Recovered, &mut actions);
+                    self.preempt_until = Some(now + self.config.preempt_delay);
                 }
+            }
+            Event::HealthChanged {
+                healthy: false,
+                reason,
+            } => {
+                self.unhealthy = Some(reason.clone());
+                self.enter_fault(Reason::Unhealthy(reason), &mut actions);
             }
             Event::VipAddFailed { reason } => {
                 if matches!(self.state, State::Backup | State::Master) {
@@ -473,12 +477,8 @@ impl Machine {
         // A previous run may have died holding the addresses; keepalived removes them too.
         actions.push(Action::RemoveAddresses);
         self.preempt_until = Some(now + self.config.preempt_delay);
-        if !self.healthy {
-            self.transition(
-                State::Fault,
-                Reason::Unhealthy(String::from("unhealthy at start")),
-                actions,
-            );
+        if let Some(reason) = &self.unhealthy {
+            self.transition(State::Fault, Reason::Unhealthy(reason.clone()), actions);
         } else if self.config.initial_state == InitialState::Master
             && self.config.priority == OWNER_PRIORITY
         {
@@ -1249,8 +1249,12 @@ mod tests {
         assert_eq!(machine.handle(event, Duration::ZERO), vec![]);
         let actions = machine.handle(Event::Start, Duration::ZERO);
         assert_eq!(
-            transitions(&actions),
-            vec![(State::Initialize, State::Fault)]
+            actions.last(),
+            Some(&Action::Transition {
+                from: State::Initialize,
+                to: State::Fault,
+                reason: Reason::Unhealthy(String::from("no listener"))
+            })
         );
         assert_eq!(machine.next_deadline(), None);
     }
