@@ -647,7 +647,7 @@ impl Draft {
             StartState::Backup
         });
         if self.nopreempt && self.preempt {
-            return Err(missing_preempt(
+            return Err(instance_fault(
                 &self,
                 KeepalivedErrorKind::PreemptConflict {
                     name: self.name.clone(),
@@ -663,7 +663,7 @@ impl Draft {
                 None
             };
             if let Some(other) = other {
-                return Err(missing_preempt(
+                return Err(instance_fault(
                     &self,
                     KeepalivedErrorKind::PreemptDelayIgnored {
                         name: self.name.clone(),
@@ -718,7 +718,7 @@ impl Draft {
     }
 }
 
-fn missing_preempt(draft: &Draft, kind: KeepalivedErrorKind) -> Fault {
+fn instance_fault(draft: &Draft, kind: KeepalivedErrorKind) -> Fault {
     Fault::keyword(draft.pos, "vrrp_instance", kind)
 }
 
