@@ -11,10 +11,13 @@
 //! `servers` and `sentinels` for the structured values, and `quirks` for nutcracker's number
 //! and string rules), and `validate` checks pools and the whole file before building the
 //! `model`. Every rejection is a [`ConfigError`] whose [`ConfigErrorKind`] says what was wrong.
+//!
+//! The [`keepalived`] module reads the keepalived.conf of rampart's built-in VRRP speaker.
 
 mod compat;
 mod directives;
 mod error;
+pub mod keepalived;
 mod listen;
 mod model;
 mod quirks;
