@@ -8,21 +8,21 @@
 //! there, and one sentinel alone can never move a shard. The last test runs the same kill
 //! against nutcracker and prints its numbers for comparison, without asserting them.
 
-mod failover_support;
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use failover_support::{
-    Cluster, DATA_KEYS, Load, Monitor, Options, RECOVERY_LIMIT, Report, Routes, SHARD_NAMES,
-    Sentinel, call, dbsize, info, majority_master, monitors_of, node, node_on, offset, replica_of,
-    start_nutcracker, start_shards, unreadable_data, wait_caught_up, wait_replicated,
-    wait_sentinels_ready, write_data,
+use support::load::{Event, Load, Outcome, Report, offset};
+use support::replication::{dbsize, info, node, node_on, replica_of, wait_caught_up};
+use support::resp::{Client, Reply, call};
+use support::sentinel::{Monitor, RECOVERY_LIMIT, Sentinel, majority_master, wait_sentinels_ready};
+use support::sentinel_cluster::{
+    Cluster, DATA_KEYS, Options, Routes, SHARD_NAMES, monitors_of, start_nutcracker, start_shards,
+    unreadable_data, value_of, wait_replicated, write_data,
 };
-use support::resp::{Client, Reply};
-use support::wait_until;
+use support::{tail, wait_until};
 
 /// Prints the summary line, then asserts what every failover must give: zero wrong answers,
 /// at most one client error per killed master (the request in flight on it), every data key
@@ -219,7 +219,7 @@ fn old_master_rejoins_as_a_replica_and_gets_no_writes() {
             Instant::now() < limit,
             "the old master was not reconfigured as a synced replica of the new master {}              within 30 s; its INFO replication: {info:?}\nits log:\n{}\n{}\nrampart log:\n{}",
             new_master,
-            failover_support::tail(&old.log(), 20),
+            tail(&old.log(), 20),
             cluster.other_logs(),
             cluster.log_tail()
         );
@@ -263,7 +263,7 @@ fn old_master_rejoins_as_a_replica_and_gets_no_writes() {
     let new = cluster.shards[0].replica.as_ref().unwrap();
     let missing: Vec<&String> = written
         .iter()
-        .filter(|key| new.get(key).as_deref() != Some(failover_support::value_of(key).as_str()))
+        .filter(|key| new.get(key).as_deref() != Some(value_of(key).as_str()))
         .collect();
     assert!(
         missing.is_empty(),
@@ -358,7 +358,7 @@ fn no_master_gives_tryagain_after_the_wait() {
         replies.len(),
         slowest.as_secs_f64() * 1000.0
     );
-    let value_b = Reply::Bulk(Some(failover_support::value_of(&key_b).into_bytes()));
+    let value_b = Reply::Bulk(Some(value_of(&key_b).into_bytes()));
     assert!(replies.len() >= 20, "shardB was barely asked: {replies:?}");
     assert!(
         replies.iter().all(|reply| *reply == value_b),
@@ -418,10 +418,7 @@ fn a_lone_sentinel_cannot_move_a_shard() {
     let written = report.written_since(0, started);
     let on_real: usize = written
         .iter()
-        .filter(|key| {
-            cluster.shards[0].master.get(key).as_deref()
-                == Some(failover_support::value_of(key).as_str())
-        })
+        .filter(|key| cluster.shards[0].master.get(key).as_deref() == Some(value_of(key).as_str()))
         .count();
     let decoy_keys = (dbsize(decoy.port), dbsize(decoy_replica.port));
     println!(
@@ -481,7 +478,7 @@ fn nutcracker_baseline_on_the_same_scenario() {
     load.run_for(Duration::from_secs(1));
     let report = load.stop();
     let unreadable = unreadable_data(port, &routes);
-    let after_kill = |events: Vec<&failover_support::Event>| {
+    let after_kill = |events: Vec<&Event>| {
         events
             .into_iter()
             .filter(|event| event.started >= killed_at)
@@ -612,7 +609,7 @@ fn a_demoted_masters_readonly_never_reaches_the_client() {
     let readonly: Vec<_> = report
         .errors()
         .into_iter()
-        .filter(|event| matches!(&event.outcome, failover_support::Outcome::Error(text) if text.contains("READONLY")))
+        .filter(|event| matches!(&event.outcome, Outcome::Error(text) if text.contains("READONLY")))
         .collect();
     let resent = cluster
         .rampart
@@ -663,7 +660,7 @@ fn replica_reads_serve_the_shard_while_its_master_is_down() {
         .find(|(_, shard)| *shard == 0)
         .cloned()
         .expect("a data key on shard A");
-    let expected = Reply::Bulk(Some(failover_support::value_of(&key).into_bytes()));
+    let expected = Reply::Bulk(Some(value_of(&key).into_bytes()));
     let mut client = Client::connect(cluster.port).unwrap();
     assert_eq!(client.call(&[b"GET", key.as_bytes()]), expected);
     let killed_at = cluster.kill_master(0);
@@ -692,11 +689,7 @@ fn replica_reads_serve_the_shard_while_its_master_is_down() {
         read_errors <= 1,
         "{read_errors} reads failed before the replica served them"
     );
-    let write = client.call(&[
-        b"SET",
-        key.as_bytes(),
-        failover_support::value_of(&key).as_bytes(),
-    ]);
+    let write = client.call(&[b"SET", key.as_bytes(), value_of(&key).as_bytes()]);
     assert!(
         write.is_ok(),
         "a write during the outage got {write:?} (it must wait for the new master)"

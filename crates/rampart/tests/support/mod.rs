@@ -1,13 +1,22 @@
-//! Test support shared by every test binary: free loopback ports, polling with deadlines and
-//! the binary under test here; real server processes (`process`), the raw RESP client
-//! (`resp`), `rampart route` (`route`) and the stats document (`stats`) in their modules. Every process is killed by PID
-//! when dropped. Each test binary compiles this module on its own and uses part of it, hence
-//! the `allow(dead_code)`.
+//! Test support shared by every test binary: free loopback ports, polling with deadlines, log
+//! tails and the binary under test here; in their modules, real server processes (`process`),
+//! the raw RESP client (`resp`), `rampart route` (`route`), the stats document (`stats`), the
+//! one pseudo-random generator (`random`), pool `alpha` over redis-servers (`shards`), and for
+//! failover, replicated redis-servers (`replication`), redis-sentinel (`sentinel`), two shards
+//! behind Sentinel and rampart (`sentinel_cluster`) and a read/write load (`load`). Every
+//! process is killed by PID when dropped. Each test binary compiles this module on its own and
+//! uses part of it, hence the `allow(dead_code)`.
 #![allow(dead_code)]
 
+pub mod load;
 pub mod process;
+pub mod random;
+pub mod replication;
 pub mod resp;
 pub mod route;
+pub mod sentinel;
+pub mod sentinel_cluster;
+pub mod shards;
 pub mod stats;
 
 use std::net::TcpListener;
@@ -50,6 +59,12 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The last `lines` lines of a log.
+pub fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The rampart binary under test.

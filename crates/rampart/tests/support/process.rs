@@ -121,6 +121,17 @@ pub fn pings(port: u16) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a redis-server is busy (DEBUG SLEEP): a PING gets no answer within 100 ms.
+pub fn redis_is_blocked(port: u16) -> bool {
+    match Client::connect_with_timeout(port, Duration::from_millis(100)) {
+        Ok(mut conn) => {
+            conn.send(&[b"PING"]);
+            conn.read_reply().is_err()
+        }
+        Err(_) => false,
+    }
+}
+
 /// A redis-server on a loopback port, without persistence.
 pub struct Redis {
     pub port: u16,

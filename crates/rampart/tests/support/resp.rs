@@ -39,6 +39,16 @@ impl Reply {
     pub fn is_ok(&self) -> bool {
         *self == ok()
     }
+
+    /// A bulk, status or integer reply as text.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Reply::Bulk(Some(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            Reply::Status(status) => Some(status.clone()),
+            Reply::Integer(number) => Some(number.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// Replies read like what came on the wire; long bulks are shortened.
@@ -147,6 +157,17 @@ pub fn show(command: &[Vec<u8>]) -> String {
         })
         .collect();
     words.join(" ")
+}
+
+/// Connects to `port`, sends one command with text arguments and reads its reply.
+pub fn try_call(port: u16, args: &[&str]) -> io::Result<Reply> {
+    let args: Vec<&[u8]> = args.iter().map(|arg| arg.as_bytes()).collect();
+    Client::connect(port)?.try_call(&args)
+}
+
+/// `try_call`, panicking with the command and port if it gets no reply.
+pub fn call(port: u16, args: &[&str]) -> Reply {
+    try_call(port, args).unwrap_or_else(|error| panic!("{args:?} on port {port}: {error}"))
 }
 
 fn invalid(message: String) -> io::Error {

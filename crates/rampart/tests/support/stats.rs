@@ -1,5 +1,10 @@
 //! The stats document rampart and nutcracker serve: a tiny parser for its JSON (objects,
-//! strings, numbers, no escapes) and its counters by pool and server.
+//! strings, numbers, no escapes), its counters by pool and server, waiting for a counter to
+//! reach a value, and the clock its times are on.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::wait_until;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -148,4 +153,36 @@ pub fn servers_sum(stats: &str, pool: &str, name: &str) -> u64 {
 /// A counter of one server of a pool.
 pub fn server_counter(stats: &str, pool: &str, server: &str, name: &str) -> u64 {
     Json::parse(stats).get(pool).get(server).get(name).num()
+}
+
+/// Polls the stats (published every 100 ms) until `read(stats) >= target`, then returns it.
+pub fn stat_reaching(stats: impl Fn() -> String, read: impl Fn(&str) -> u64, target: u64) -> u64 {
+    let mut last = 0;
+    wait_until(
+        &format!("a stats counter to reach {target}"),
+        Duration::from_secs(5),
+        || {
+            last = read(&stats());
+            last >= target
+        },
+    );
+    last
+}
+
+/// Polls the stats until `read(stats) >= target`, then asserts it is exactly `target`.
+pub fn assert_stat(
+    stats: impl Fn() -> String,
+    read: impl Fn(&str) -> u64,
+    target: u64,
+    what: &str,
+) {
+    assert_eq!(stat_reaching(stats, read, target), target, "{what}");
+}
+
+/// Now, in microseconds since the epoch, as `server_ejected_at` is (`timestamp` is in seconds).
+pub fn now_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros()
 }

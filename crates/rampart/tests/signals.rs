@@ -1,0 +1,190 @@
+//! Signals: SIGTTIN and SIGTTOU logged, SIGHUP reopening the log, SIGTERM draining the
+//! replies in flight, SIGINT stopping cleanly, and signals sent the moment the pid file exists.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::process::{Rampart, Redis, pings, redis_is_blocked};
+use support::resp::{Client, bulk, cmd, ok, show};
+use support::shards::alpha_yaml;
+use support::stats::{servers_sum, stat_reaching};
+use support::{free_port, wait_until};
+
+/// rampart (at its default verbosity) serving `alpha_yaml` over one redis-server on a free
+/// port, writing its pid file; not waited for.
+struct WithPidFile {
+    proxy: Rampart,
+    port: u16,
+    pid_file: PathBuf,
+    /// Holds the pid file.
+    _dir: tempfile::TempDir,
+}
+
+impl WithPidFile {
+    fn spawn(redis_port: u16) -> WithPidFile {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let pid_file = dir.path().join("rampart.pid");
+        let pid_arg = pid_file.to_str().unwrap();
+        let proxy = Rampart::spawn(&alpha_yaml(port, "", &[redis_port]), &["-p", pid_arg]);
+        WithPidFile {
+            proxy,
+            port,
+            pid_file,
+            _dir: dir,
+        }
+    }
+}
+
+fn wait_for_log(log: &Path, text: &str) {
+    wait_until(
+        &format!("{text} in {}", log.display()),
+        Duration::from_secs(5),
+        || fs::read_to_string(log).is_ok_and(|content| content.contains(text)),
+    );
+}
+
+#[test]
+fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
+    let redis = Redis::start(&["--enable-debug-command", "local"]);
+    let WithPidFile {
+        mut proxy,
+        port,
+        pid_file,
+        _dir,
+    } = WithPidFile::spawn(redis.port);
+    proxy.wait_listening(&[port]);
+    let log = proxy.log.clone();
+    assert_eq!(
+        fs::read_to_string(&pid_file).unwrap().trim(),
+        proxy.pid().to_string(),
+        "pid file"
+    );
+
+    let mut conn = Client::open(port);
+    assert_eq!(conn.call_str(&["SET", "sig:k", "v"]), ok());
+    // rampart may serve before its handlers exist (see `signals_right_after_start_are_handled`);
+    // this test is about what the handlers do.
+    wait_until("signal handlers installed", Duration::from_secs(5), || {
+        proxy
+            .process()
+            .catches(&[libc::SIGHUP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGTERM])
+    });
+
+    proxy.process().signal(libc::SIGTTIN);
+    wait_for_log(&log, "SIGTTIN");
+    proxy.process().signal(libc::SIGTTOU);
+    wait_for_log(&log, "SIGTTOU");
+    // SIGHUP reopens the log: after logrotate moved it away, a new file appears.
+    let rotated = proxy.dir.path().join("rampart.log.1");
+    fs::rename(&log, &rotated).unwrap();
+    proxy.process().signal(libc::SIGHUP);
+    wait_for_log(&rotated, "SIGHUP");
+    wait_until("a new log file", Duration::from_secs(5), || log.exists());
+
+    // Requests in flight behind a sleeping backend when SIGTERM arrives.
+    let mut sleeper = Client::open(redis.port);
+    sleeper.send(&[b"DEBUG", b"SLEEP", b"1.5"]);
+    wait_until("redis-server blocked", Duration::from_secs(2), || {
+        redis_is_blocked(redis.port)
+    });
+    let mut commands = vec![cmd(&["GET", "sig:k"])];
+    let mut wanted = vec![bulk("v")];
+    for n in 0..1000 {
+        let key = format!("sig:{n}");
+        commands.push(cmd(&["SET", &key, &n.to_string()]));
+        wanted.push(ok());
+        commands.push(cmd(&["GET", &key]));
+        wanted.push(bulk(n.to_string()));
+    }
+    let writer = conn.send_in_background(&commands);
+    let forwarded = 1 + commands.len() as u64;
+    stat_reaching(
+        || proxy.stats(),
+        |stats| servers_sum(stats, "alpha", "requests"),
+        forwarded,
+    );
+    assert!(redis_is_blocked(redis.port), "still in flight");
+    proxy.process().signal(libc::SIGTERM);
+    for (index, (command, want)) in commands.iter().zip(&wanted).enumerate() {
+        let got = conn.read_reply().unwrap_or_else(|error| {
+            panic!("in-flight reply {index} to `{}`: {error}", show(command))
+        });
+        assert_eq!(&got, want, "in-flight reply {index} to `{}`", show(command));
+    }
+    writer.join().unwrap().unwrap();
+    assert!(conn.closed_by_peer(), "client closed after its replies");
+    let status = proxy.process().wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    assert!(!pid_file.exists(), "pid file removed");
+    wait_for_log(&log, "SIGTERM");
+    assert!(
+        Client::connect_with_timeout(port, Duration::from_secs(1)).is_err(),
+        "no longer listening"
+    );
+}
+
+/// nutcracker installs its signal handlers before it writes the pid file (and before it
+/// listens). Its test harness, like logrotate, signals the pid it finds there: a SIGHUP the
+/// moment the pid file exists must be handled, not kill the process.
+#[test]
+fn signals_right_after_start_are_handled() {
+    let redis = Redis::start(&[]);
+    for attempt in 0..10 {
+        let WithPidFile {
+            mut proxy,
+            port,
+            pid_file,
+            _dir,
+        } = WithPidFile::spawn(redis.port);
+        // Signal as soon as the pid file names the process (a tight poll: wait_until's 20 ms
+        // steps would let any start-up race go unnoticed).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fs::read_to_string(&pid_file).is_ok_and(|pid| pid.trim() == proxy.pid().to_string())
+        {
+            assert!(Instant::now() < deadline, "no pid file");
+            std::thread::yield_now();
+        }
+        proxy.process().signal(libc::SIGHUP);
+        let log = proxy.log.clone();
+        wait_until(
+            &format!("SIGHUP logged (attempt {attempt})"),
+            Duration::from_secs(5),
+            || {
+                if let Some(status) = proxy.process().exit_status() {
+                    panic!("attempt {attempt}: SIGHUP right after start ended rampart: {status}");
+                }
+                fs::read_to_string(&log).is_ok_and(|text| text.contains("SIGHUP"))
+            },
+        );
+        wait_until("rampart listening", Duration::from_secs(10), || pings(port));
+    }
+}
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let redis = Redis::start(&[]);
+    let WithPidFile {
+        mut proxy,
+        port,
+        pid_file,
+        _dir,
+    } = WithPidFile::spawn(redis.port);
+    proxy.wait_listening(&[port]);
+    let mut conn = Client::open(port);
+    assert_eq!(conn.call_str(&["SET", "int:k", "v"]), ok());
+    wait_until("signal handlers installed", Duration::from_secs(5), || {
+        proxy.process().catches(&[libc::SIGINT])
+    });
+    proxy.process().signal(libc::SIGINT);
+    assert!(conn.closed_by_peer(), "idle client closed");
+    assert_eq!(
+        proxy.process().wait_exit(Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert!(!pid_file.exists(), "pid file removed");
+    wait_for_log(&proxy.log, "SIGINT");
+}
