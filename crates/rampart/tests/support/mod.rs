@@ -5,6 +5,7 @@
 //! the `allow(dead_code)`.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod process;
 pub mod resp;
 pub mod route;
