@@ -277,6 +277,93 @@ fn a_bad_config_fails_the_check_with_file_and_line() {
     );
 }
 
+#[test]
+fn every_pool_is_checked_and_a_password_pool_after_auth() {
+    let open = Redis::start(&[]);
+    let locked = Redis::start(&["--requirepass", "secret"]);
+    let (alpha, beta) = (free_port(), free_port());
+    let yaml = |password: &str| {
+        pool_yaml(
+            "alpha",
+            alpha,
+            "",
+            &[format!("127.0.0.1:{}:1 a1", open.port)],
+        ) + &pool_yaml(
+            "beta",
+            beta,
+            &format!("  redis_auth: {password}\n"),
+            &[format!("127.0.0.1:{}:1 b1", locked.port)],
+        )
+    };
+    let proxy = Rampart::start(&yaml("secret"), &[alpha, beta], &[]);
+    let checked = check(&proxy.config, &[]);
+    assert_eq!(checked.code, Some(0), "{}", checked.shown());
+    for line in [
+        "pool 'alpha' shard 'a1': ok",
+        "pool 'beta' PING: ok",
+        "pool 'beta' shard 'b1': ok",
+    ] {
+        assert!(checked.stdout.contains(line), "{line}: {}", checked.shown());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong-password.yml");
+    std::fs::write(&wrong, yaml("not-the-secret")).unwrap();
+    let refused = check(&wrong, &[]);
+    assert_eq!(refused.code, Some(1), "{}", refused.shown());
+    assert!(
+        refused.stdout.contains("pool 'alpha' PING: ok"),
+        "{}",
+        refused.shown()
+    );
+    assert!(
+        refused
+            .stdout
+            .contains("pool 'beta' PING: FAILED: AUTH: -ERR"),
+        "{}",
+        refused.shown()
+    );
+}
+
+#[test]
+fn the_netns_test_bed_links_its_hosts_and_cleans_up() {
+    let prefix;
+    {
+        let bed = Testbed::new(2);
+        prefix = bed.prefix().to_string();
+        assert_eq!(bed.addresses(0), [bed.address(0)]);
+        assert_eq!(bed.addresses(1), [bed.address(1)]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut redis = bed.spawn(
+            0,
+            "redis-server",
+            &["--port", "6379", "--protected-mode", "no", "--save", ""],
+            &dir.path().join("redis.log"),
+        );
+        let server = bed.address(0).to_string();
+        wait_until(
+            "redis-server answers across the bridge",
+            Duration::from_secs(10),
+            || {
+                assert!(!redis.has_exited(), "redis-server exited");
+                let output = bed.run(1, "redis-cli", &["-h", &server, "-p", "6379", "PING"]);
+                String::from_utf8_lossy(&output.stdout).trim() == "PONG"
+            },
+        );
+        assert_eq!(bed.neighbour(1, bed.address(0)), Some(bed.mac(0)));
+        assert_ne!(bed.mac(0), bed.mac(1));
+        // Nothing of the bed is visible from outside its namespaces.
+        assert!(!bed.ip(&["-4", "addr"]).contains(&server));
+        redis.kill();
+    }
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(
+        !left.contains(&format!("{prefix}-")),
+        "namespaces left behind: {left}"
+    );
+}
+
 /// Polls `ready` every 50 ms for up to `limit`; whether it became true.
 fn became(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
