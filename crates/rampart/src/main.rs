@@ -1,12 +1,14 @@
 //! The `rampart` binary: parses the nutcracker-compatible command line and runs what it asks
-//! for: a configuration test, a stats description, the `route` tool, or the proxy.
-//! The module tree follows the architecture: `proxy` (data path), `topology` (control
-//! plane), `admin` (stats), `cli` (flags and the tools that run without the proxy), plus
-//! process housekeeping (`run`, `daemon`, `logging`).
+//! for: a configuration test, a stats description, the `route` tool, the `check` probe, or the
+//! proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
+//! plane), `admin` (stats), `health` (the proxy's health seen from outside), `cli` (flags and
+//! the tools that run without the proxy), plus process housekeeping (`run`, `daemon`,
+//! `logging`).
 
 mod admin;
 mod cli;
 mod daemon;
+mod health;
 mod logging;
 mod proxy;
 mod run;
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Command, ProxyArgs};
-use cli::{route, test_conf};
+use cli::{check, route, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Route(args)) => route::run(&args),
+        Some(Command::Check(args)) => check::run(&args),
         None => run_proxy_flags(&cli.proxy),
     }
 }

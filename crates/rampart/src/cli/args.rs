@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// nutcracker's default configuration path (upstream's, not Debian's).
 pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
@@ -99,6 +99,10 @@ pub struct ProxyArgs {
 pub enum Command {
     /// Print the server each key is placed on: `key<TAB>server-name<TAB>host:port`
     Route(RouteArgs),
+    /// Check a running proxy as a client would, for keepalived's `track_script`: exit 0 when
+    /// every pool answers PING and a request to each shard through the proxy within the
+    /// timeout; else print what failed and exit 1
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,4 +121,34 @@ pub struct RouteArgs {
 
     /// Keys to place; read from stdin, one per line, when none are given
     pub keys: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Configuration file of the proxy to check
+    #[arg(short = 'c', long = "conf-file", value_name = "FILE", default_value = DEFAULT_CONF_FILE)]
+    pub conf_file: PathBuf,
+
+    /// How long the whole check may take, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout: u64,
+
+    /// Which shards must answer: `all` of them, or `any` (at least one per pool).
+    ///
+    /// `any` is the rule of rampart's built-in VRRP health. Use it when both proxy nodes run
+    /// this check under keepalived and the shards have no Sentinel: one dead shard then fails
+    /// `all` on both nodes at once, keepalived puts both in FAULT, and the virtual IP goes away
+    /// for every shard, not just the dead one
+    #[arg(long, value_enum, value_name = "RULE", default_value_t = ShardRule::All)]
+    pub shards: ShardRule,
+}
+
+/// How many shards of a pool `rampart check` needs to hear from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShardRule {
+    /// Every shard of every pool
+    All,
+    /// At least one shard of each pool
+    Any,
 }

@@ -1,7 +1,8 @@
 //! The command line: nutcracker's flags and rampart's subcommands (`args`), and the tools that
-//! run without starting the proxy: the configuration test `-t` (`test_conf`) and
-//! `rampart route` (`route`).
+//! run without starting the proxy: the configuration test `-t` (`test_conf`),
+//! `rampart route` (`route`) and `rampart check` (`check`).
 
 pub mod args;
+pub mod check;
 pub mod route;
 pub mod test_conf;

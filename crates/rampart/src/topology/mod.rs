@@ -7,7 +7,7 @@
 //! Sentinel (a shard's master moves to the promoted replica; the ring never changes).
 
 mod eject;
-mod link;
+pub mod link;
 mod sentinel;
 
 use std::cell::RefCell;

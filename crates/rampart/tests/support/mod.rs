@@ -3,12 +3,15 @@
 //! the raw RESP client (`resp`), `rampart route` (`route`), the stats document (`stats`), the
 //! one pseudo-random generator (`random`), pool `alpha` over redis-servers (`shards`), and for
 //! failover, replicated redis-servers (`replication`), redis-sentinel (`sentinel`), two shards
-//! behind Sentinel and rampart (`sentinel_cluster`) and a read/write load (`load`). Every
+//! behind Sentinel and rampart (`sentinel_cluster`) and a read/write load (`load`); network
+//! namespaces (`netns`) and VRRP nodes, keepalived and a client of the virtual IP in them
+//! (`vrrp`). Every
 //! process is killed by PID when dropped. Each test binary compiles this module on its own and
 //! uses part of it, hence the `allow(dead_code)`.
 #![allow(dead_code)]
 
 pub mod load;
+pub mod netns;
 pub mod process;
 pub mod random;
 pub mod replication;
