@@ -1,9 +1,9 @@
 //! The `rampart` binary: parses the nutcracker-compatible command line and runs what it asks
 //! for: a configuration test, a stats description, the `route` tool, the `check` probe, or the
 //! proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
-//! plane), `admin` (stats), `health` (the proxy's health seen from outside), `cli` (flags and
-//! the tools that run without the proxy), plus process housekeeping (`run`, `daemon`,
-//! `logging`).
+//! plane), `vrrp` (the built-in virtual IP), `health` (the proxy's health seen from outside, for
+//! the VRRP speaker and `rampart check`), `admin` (stats), `cli` (flags and the tools that run
+//! without the proxy), plus process housekeeping (`run`, `daemon`, `logging`).
 
 mod admin;
 mod cli;
@@ -13,6 +13,7 @@ mod logging;
 mod proxy;
 mod run;
 mod topology;
+mod vrrp;
 
 use std::process::ExitCode;
 
@@ -58,7 +59,7 @@ fn run_proxy_flags(args: &ProxyArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.test_conf {
-        return test_conf::run(&args.conf_file);
+        return test_conf::run(&args.conf_file, args.vrrp.as_deref());
     }
     let workers = args.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, usize::from),

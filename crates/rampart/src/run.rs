@@ -1,7 +1,8 @@
 //! Starting and stopping the proxy: logging, daemonising, the pid file, binding every socket,
-//! the worker threads, the control plane (topology and signals) and the stats server.
-//! SIGTERM or SIGINT stops accepting, lets in-flight replies reach their clients, removes the
-//! pid file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
+//! the worker threads, the control plane (topology and signals), the stats server and, with
+//! `--vrrp`, the VRRP speaker. SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
+//! (priority 0), stops accepting, lets in-flight replies reach their clients, removes the pid
+//! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,9 +16,11 @@ use crate::admin;
 use crate::admin::stats::StatsBoard;
 use crate::cli::args::ProxyArgs;
 use crate::daemon::{self, PidFile};
+use crate::health::Probe;
 use crate::logging::Log;
 use crate::proxy::{self, Shared};
 use crate::topology::{self, Topology};
+use crate::vrrp::{self, Vrrp, VrrpError};
 
 /// Runs the proxy with nutcracker's flags and `workers` threads; returns the exit status.
 pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
@@ -32,6 +35,16 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
             return fail(format!(
                 "configuration file '{}' syntax is invalid\n{error}",
                 args.conf_file.display()
+            ));
+        }
+    };
+    let vrrp_config = match args.vrrp.as_deref().map(rampart_config::keepalived::load) {
+        None => None,
+        Some(Ok(vrrp_config)) => Some(vrrp_config),
+        Some(Err(error)) => {
+            return fail(format!(
+                "VRRP configuration file '{}' syntax is invalid\n{error}",
+                error.file.display()
             ));
         }
     };
@@ -76,7 +89,24 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         Ok(listeners) => listeners,
         Err(error) => return fail(error.to_string()),
     };
-    let board = Arc::new(StatsBoard::new(&config, workers + 1));
+    let vrrp_board = vrrp::board_for(vrrp_config.as_ref());
+    let vrrp = match &vrrp_config {
+        Some(vrrp_config) => {
+            for warning in &vrrp_config.warnings {
+                tracing::warn!("{warning}");
+            }
+            match Vrrp::prepare(vrrp_config, &vrrp_board).and_then(|vrrp| {
+                Probe::new(&config)
+                    .map(|probe| (vrrp, probe))
+                    .map_err(VrrpError::from)
+            }) {
+                Ok(prepared) => Some(prepared),
+                Err(error) => return fail(error.to_string()),
+            }
+        }
+        None => None,
+    };
+    let board = Arc::new(StatsBoard::new(&config, workers + 1, vrrp_board));
     let topology = Arc::new(Topology::new(&config));
     let (events, event_receiver) = mpsc::unbounded_channel();
     let (stop, stopping) = watch::channel(false);
@@ -109,6 +139,13 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         }
     }
     drop(shared);
+    let vrrp_thread = match vrrp
+        .map(|(vrrp, probe)| vrrp.spawn(probe, Arc::clone(&topology), stopping.clone()))
+    {
+        None => None,
+        Some(Ok(handle)) => Some(handle),
+        Some(Err(error)) => return fail(format!("cannot start the VRRP thread: {error}")),
+    };
     let control = thread::Builder::new()
         .name("control".into())
         .spawn(move || {
@@ -130,6 +167,11 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         if !matches!(handle.join(), Ok(Ok(()))) {
             status = ExitCode::FAILURE;
         }
+    }
+    if let Some(handle) = vrrp_thread
+        && handle.join().is_err()
+    {
+        status = ExitCode::FAILURE;
     }
     tracing::info!("rampart stopped");
     status

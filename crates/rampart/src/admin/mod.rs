@@ -4,3 +4,4 @@
 pub mod catalog;
 pub mod server;
 pub mod stats;
+pub mod vrrp_status;

@@ -2,12 +2,13 @@
 //! publish periodically, their sum, and the exact JSON document nutcracker's stats port serves.
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rampart_config::Config;
 
 use super::catalog::{PoolStat, ServerStat};
+use super::vrrp_status::{InstanceStatus, VrrpBoard, render_json_keys};
 
 /// rampart's per-server counters for pools with `sentinels:`, shown after nutcracker's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,16 +138,19 @@ impl StatsTable {
 pub struct StatsBoard {
     slots: Vec<Mutex<StatsTable>>,
     started: Instant,
+    /// The virtual routers' status (none without `--vrrp`).
+    vrrp: Arc<VrrpBoard>,
 }
 
 impl StatsBoard {
     /// One slot per publisher (workers and the control plane).
-    pub fn new(config: &Config, publishers: usize) -> StatsBoard {
+    pub fn new(config: &Config, publishers: usize, vrrp: Arc<VrrpBoard>) -> StatsBoard {
         StatsBoard {
             slots: (0..publishers)
                 .map(|_| Mutex::new(StatsTable::new(config)))
                 .collect(),
             started: Instant::now(),
+            vrrp,
         }
     }
 
@@ -175,6 +179,7 @@ impl StatsBoard {
         render_json(
             config,
             &self.sum(config),
+            &self.vrrp.snapshot(),
             hostname,
             self.started.elapsed().as_secs(),
             timestamp,
@@ -187,6 +192,7 @@ impl StatsBoard {
 pub fn render_json(
     config: &Config,
     table: &StatsTable,
+    vrrp: &[InstanceStatus],
     hostname: &str,
     uptime: u64,
     timestamp: u64,
@@ -199,6 +205,7 @@ pub fn render_json(
          \"curr_connections\":{}",
         table.total_connections, table.current_connections
     );
+    render_json_keys(vrrp, &mut out);
     for (p, (pool, counters)) in config.pools.iter().zip(&table.pools).enumerate() {
         let _ = write!(out, "{}\"{}\": {{", separator(p), pool.name);
         for (i, stat) in PoolStat::ALL.into_iter().enumerate() {

@@ -90,6 +90,12 @@ pub struct ProxyArgs {
           value_parser = clap::value_parser!(u32).range(512..=16_777_216))]
     pub mbuf_size: u32,
 
+    /// Serve the virtual IPs of the vrrp_instance blocks in this keepalived.conf with the
+    /// built-in VRRP speaker, wire-compatible with keepalived (rampart only; needs
+    /// CAP_NET_RAW and CAP_NET_ADMIN). `-t` checks this file too
+    #[arg(long = "vrrp", value_name = "FILE")]
+    pub vrrp: Option<PathBuf>,
+
     /// Worker threads, each with its own listener and backend connections (default: one per CPU)
     #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,

@@ -5,10 +5,9 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::keys::{KEY_PREFIX, SEARCH_LIMIT};
@@ -47,19 +46,14 @@ impl Probe {
             deadline: Instant::now() + limit,
             limit,
         };
-        let pools = join_all(self.pools.iter().map(|pool| pool.run(clock)).collect()).await;
+        let pools = join_all(self.pools.iter().map(|pool| pool.run(clock))).await;
         HealthReport { pools }
     }
 }
 
 impl PoolProbe {
     async fn run(&self, clock: Clock) -> PoolHealth {
-        let shards = join_all(
-            self.shards
-                .iter()
-                .map(|shard| self.ask_shard(shard, clock))
-                .collect(),
-        );
+        let shards = join_all(self.shards.iter().map(|shard| self.ask_shard(shard, clock)));
         let ((listener, ping), shards) = tokio::join!(self.ping(clock), shards);
         PoolHealth {
             name: self.name.clone(),
@@ -159,26 +153,6 @@ fn quoted(reply: &[u8]) -> String {
         .collect()
 }
 
-/// Runs futures of one kind concurrently on the current task; their outputs in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut running: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = running.iter().map(|_| None).collect();
-    std::future::poll_fn(|context| {
-        let mut done = true;
-        for (future, output) in running.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(context) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => done = false,
-                }
-            }
-        }
-        if done { Poll::Ready(()) } else { Poll::Pending }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,23 +165,5 @@ mod tests {
         );
         assert_eq!(quoted(b"$3\r\nabc\r\n"), "$3");
         assert_eq!(quoted(&[b'x'; 300]).len(), QUOTED_REPLY);
-    }
-
-    #[test]
-    fn join_all_keeps_the_order() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let outputs = runtime.block_on(join_all(
-            [30_u64, 10, 20]
-                .into_iter()
-                .map(|ms| async move {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    ms
-                })
-                .collect(),
-        ));
-        assert_eq!(outputs, [30, 10, 20]);
     }
 }

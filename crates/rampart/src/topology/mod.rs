@@ -13,7 +13,7 @@ mod sentinel;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -39,6 +39,9 @@ pub struct PoolView {
 struct PoolTopology {
     generation: AtomicU64,
     view: ArcSwap<PoolView>,
+    /// Per shard: a sentinel reported its master down (`+sdown`/`+odown`) and no new master
+    /// or `-sdown` has followed yet. Not part of the view: workers route the same either way.
+    master_down: Vec<AtomicBool>,
 }
 
 /// Every pool's current view.
@@ -63,6 +66,11 @@ impl Topology {
                 .iter()
                 .map(|pool| PoolTopology {
                     generation: AtomicU64::new(0),
+                    master_down: pool
+                        .servers
+                        .iter()
+                        .map(|_| AtomicBool::new(false))
+                        .collect(),
                     view: ArcSwap::from_pointee(PoolView {
                         live: vec![true; pool.servers.len()],
                         placement: pool.placement(),
@@ -85,6 +93,25 @@ impl Topology {
 
     pub fn view(&self, pool: usize) -> Arc<PoolView> {
         self.pools[pool].view.load_full()
+    }
+
+    /// Whether Sentinel reports the shard's master down and has not yet promoted a new one:
+    /// the shard is failing over.
+    pub fn master_down(&self, pool: usize, server: usize) -> bool {
+        self.pools
+            .get(pool)
+            .and_then(|pool| pool.master_down.get(server))
+            .is_some_and(|down| down.load(Ordering::Acquire))
+    }
+
+    fn set_master_down(&self, pool: usize, server: usize, down: bool) {
+        if let Some(flag) = self
+            .pools
+            .get(pool)
+            .and_then(|pool| pool.master_down.get(server))
+        {
+            flag.store(down, Ordering::Release);
+        }
     }
 
     /// Publishes a changed copy of the pool's view. `change` edits the copy and says whether

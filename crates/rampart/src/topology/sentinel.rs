@@ -270,7 +270,11 @@ impl Watcher {
                     pool.name
                 );
                 self.control.stats.record_sentinel(self.pool, server, stat);
-                if channel == b"-sdown" {
+                let down = channel != b"-sdown";
+                self.control
+                    .topology
+                    .set_master_down(self.pool, server, down);
+                if !down {
                     self.recheck.notify_one();
                 }
             }
@@ -285,6 +289,9 @@ impl Watcher {
             .topology
             .set_address(self.pool, server, address.clone())
         {
+            self.control
+                .topology
+                .set_master_down(self.pool, server, false);
             let pool = &self.control.config.pools[self.pool];
             tracing::warn!(
                 "shard '{}' of pool '{}' now has master {address} ({reason})",

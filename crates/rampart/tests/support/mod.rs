@@ -21,6 +21,7 @@ pub mod sentinel;
 pub mod sentinel_cluster;
 pub mod shards;
 pub mod stats;
+pub mod vrrp;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

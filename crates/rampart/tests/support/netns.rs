@@ -172,24 +172,23 @@ impl Testbed {
 
     /// The IPv4 addresses on host `host`'s `eth1` (its own and any it holds, such as a VIP).
     pub fn addresses(&self, host: usize) -> Vec<Ipv4Addr> {
-        let shown = self.ip(&[
-            "-n",
-            self.namespace(host),
-            "-4",
-            "-o",
-            "addr",
-            "show",
-            "dev",
-            INTERFACE,
-        ]);
-        shown
-            .lines()
-            .filter_map(|line| {
-                let mut words = line.split_whitespace();
-                words.find(|&word| word == "inet")?;
-                words.next()?.split('/').next()?.parse().ok()
-            })
-            .collect()
+        addresses_in(self.namespace(host))
+    }
+
+    /// Runs `work` on a thread inside host `host`'s network namespace (to reach its loopback
+    /// services, or to be a client on its `eth1`) and returns what it returns.
+    pub fn run_in<T: Send + 'static>(
+        &self,
+        host: usize,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let namespace = self.namespace(host).to_string();
+        std::thread::spawn(move || {
+            enter(&namespace);
+            work()
+        })
+        .join()
+        .expect("work inside a namespace panicked")
     }
 
     /// Whether host `host`'s `eth1` carries `address`.
@@ -253,4 +252,33 @@ impl Drop for Testbed {
                 .output();
         }
     }
+}
+
+/// The IPv4 addresses on `eth1` in `namespace`.
+pub fn addresses_in(namespace: &str) -> Vec<Ipv4Addr> {
+    let output = Command::new("ip")
+        .args([
+            "-n", namespace, "-4", "-o", "addr", "show", "dev", INTERFACE,
+        ])
+        .output()
+        .expect("run ip (iproute2)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|&word| word == "inet")?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// Moves the calling thread (only it) into the network namespace `namespace`.
+pub fn enter(namespace: &str) {
+    let file = std::fs::File::open(format!("/var/run/netns/{namespace}"))
+        .unwrap_or_else(|error| panic!("namespace {namespace}: {error}"));
+    // SAFETY: setns(2) with a descriptor this function owns; CLONE_NEWNET moves only the
+    // calling thread.
+    let entered =
+        unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns into {namespace}");
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -190,6 +190,17 @@ impl Client {
     /// A connection whose reads fail after `timeout` without data.
     pub fn connect_with_timeout(port: u16, timeout: Duration) -> io::Result<Client> {
         let stream = TcpStream::connect(("127.0.0.1", port))?;
+        Client::over(stream, timeout)
+    }
+
+    /// A connection to `address` whose connect, reads and writes fail after `timeout`.
+    pub fn connect_addr(address: SocketAddr, timeout: Duration) -> io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&address, timeout)?;
+        stream.set_write_timeout(Some(timeout))?;
+        Client::over(stream, timeout)
+    }
+
+    fn over(stream: TcpStream, timeout: Duration) -> io::Result<Client> {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         Ok(Client {
