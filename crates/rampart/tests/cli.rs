@@ -285,3 +285,45 @@ fn daemonize_writes_the_pid_file_and_sigterm_removes_it() {
         || !pid_file.exists(),
     );
 }
+
+#[test]
+fn test_conf_checks_the_keepalived_conf_too_with_its_warnings() {
+    let config = example("nutcracker.yml");
+    let vrrp = example("keepalived.conf");
+    let output = rampart(&[
+        "-t",
+        "-c",
+        config.to_str().unwrap(),
+        "--vrrp",
+        vrrp.to_str().unwrap(),
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("VRRP configuration file"), "{stderr}");
+    assert!(
+        stderr.contains("keepalived.conf:6: warning")
+            && stderr.contains("keepalived.conf:25: warning"),
+        "the vrrp_script and track_script lines are named: {stderr}"
+    );
+    assert!(
+        !stderr.contains("secret12"),
+        "no password in the output: {stderr}"
+    );
+}
+
+#[test]
+fn a_bad_keepalived_conf_is_refused_with_file_and_line_by_t_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let vrrp = config_file(
+        &dir,
+        "keepalived.conf",
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n}\nvrrp_instance VI_1 {\n    interface eth1\n    virtual_router_id 12\n    virtual_ipaddress {\n        10.0.0.3\n    }\n}\n",
+    );
+    let config = example("nutcracker.yml");
+    let vrrp = vrrp.to_str().unwrap();
+    let output = rampart(&["-t", "-c", config.to_str().unwrap(), "--vrrp", vrrp]);
+    assert_refused(&output, "keepalived.conf:1:");
+    assert_refused(&output, "vrrp_sync_group");
+    let output = start_up(&config, &["--vrrp", vrrp]);
+    assert_refused(&output, "keepalived.conf:1:");
+}
