@@ -279,3 +279,70 @@ impl Log {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::LineFormat;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn json_lines_escape_quotes_newlines_and_carry_fields() {
+        let captured = Captured::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(captured.clone())
+            .event_format(LineFormat::Json);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!("a \"quoted\" word,\na new line, a tab\t and \\ a backslash");
+            tracing::info!(pool = "alpha", shard = 2, ts = "mine", "with fields");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(first["level"], "WARN");
+        assert_eq!(
+            first["message"],
+            "a \"quoted\" word,\na new line, a tab\t and \\ a backslash"
+        );
+        let ts = first["ts"].as_str().unwrap();
+        let shape: String = ts
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '9' } else { c })
+            .collect();
+        assert_eq!(shape, "9999-99-99T99:99:99.999Z");
+        assert!(lines[0].starts_with("{\"ts\":\""), "{}", lines[0]);
+        let second: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(second["message"], "with fields");
+        assert_eq!(second["pool"], "alpha");
+        assert_eq!(second["shard"], 2);
+        assert_eq!(second["field.ts"], "mine");
+        assert_ne!(second["ts"], "mine");
+    }
+}
