@@ -12,6 +12,7 @@ use rampart_placement::{Distribution, HashKind, HashTag};
 use crate::error::{ConfigErrorKind, Fault, Pos};
 use crate::model::{Listen, SentinelAddr, Server};
 use crate::quirks::{AtoiError, nc_atoi};
+use crate::secret::Password;
 use crate::{listen, sentinels, servers};
 
 /// A scalar as read from the file, with its position.
@@ -158,7 +159,7 @@ static DIRECTIVES: [Directive; 20] = [
         expected: "a password",
         shape: Shape::Nutcracker,
         apply: |pool, this, value| {
-            let password = value.text.to_owned();
+            let password = Password::new(value.text.to_owned());
             set(&mut pool.redis_auth, this.name, value, password)
         },
     },
@@ -326,7 +327,7 @@ pub(crate) struct PoolBuilder {
     pub client_connections: Option<Setting<u32>>,
     pub redis: Option<Setting<bool>>,
     pub tcpkeepalive: Option<Setting<bool>>,
-    pub redis_auth: Option<Setting<String>>,
+    pub redis_auth: Option<Setting<Password>>,
     pub redis_db: Option<Setting<u32>>,
     pub preconnect: Option<Setting<bool>>,
     pub auto_eject_hosts: Option<Setting<bool>>,

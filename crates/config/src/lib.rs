@@ -12,6 +12,8 @@
 //! and string rules), and `validate` checks pools and the whole file before building the
 //! `model`. Every rejection is a [`ConfigError`] whose [`ConfigErrorKind`] says what was wrong.
 //!
+//! Passwords are [`Password`]s, which Debug does not print (`secret`).
+//!
 //! The [`keepalived`] module reads the keepalived.conf of rampart's built-in VRRP speaker.
 
 mod compat;
@@ -21,6 +23,7 @@ pub mod keepalived;
 mod listen;
 mod model;
 mod quirks;
+mod secret;
 mod sentinels;
 mod servers;
 mod source;
@@ -31,6 +34,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{Config, Listen, Pool, SentinelAddr, Server, ServerAddress};
+pub use secret::Password;
 
 use error::Fault;
 use source::Source;

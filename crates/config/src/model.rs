@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use rampart_placement::{Distribution, HashKind, HashTag, Node, Placement};
 
+use crate::secret::Password;
+
 /// A whole nutcracker.yml.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -36,8 +38,8 @@ pub struct Pool {
     pub backlog: u32,
     /// `redis:`, default false (memcache).
     pub redis: bool,
-    /// `redis_auth:`, only allowed with `redis: true`.
-    pub redis_auth: Option<String>,
+    /// `redis_auth:`, only allowed with `redis: true`; Debug does not print it.
+    pub redis_auth: Option<Password>,
     /// `redis_db:`, default 0.
     pub redis_db: u32,
     /// `preconnect:`, default false.

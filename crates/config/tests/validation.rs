@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use rampart_config::{
-    Config, ConfigError, ConfigErrorKind, Listen, SentinelAddr, ServerAddress, load, parse,
+    Config, ConfigError, ConfigErrorKind, Listen, Password, SentinelAddr, ServerAddress, load,
+    parse,
 };
 use rampart_placement::{Distribution, HashKind, HashTag};
 
@@ -92,7 +93,7 @@ fn every_directive() {
     assert_eq!(p.timeout_ms, Some(400));
     assert_eq!(p.backlog, 1024);
     assert!(p.redis && p.tcpkeepalive && p.preconnect && p.auto_eject_hosts);
-    assert_eq!(p.redis_auth.as_deref(), Some("s3cret"));
+    assert_eq!(p.redis_auth.as_ref().map(Password::expose), Some("s3cret"));
     assert_eq!(p.redis_db, 3);
     assert_eq!(p.server_connections, 4);
     assert_eq!(p.server_retry_timeout_ms, 2000);
@@ -220,7 +221,10 @@ fn redis_auth_needs_a_redis_pool() {
         assert_eq!(error.directive.as_deref(), Some("redis_auth"));
     }
     let config = ok(&pool("  redis_auth: pw\n  redis: true\n"));
-    assert_eq!(config.pools[0].redis_auth.as_deref(), Some("pw"));
+    assert_eq!(
+        config.pools[0].redis_auth.as_ref().map(Password::expose),
+        Some("pw")
+    );
 }
 
 #[test]

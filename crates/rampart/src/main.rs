@@ -3,7 +3,8 @@
 //! proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
 //! plane), `vrrp` (the built-in virtual IP), `health` (the proxy's health seen from outside, for
 //! the VRRP speaker and `rampart check`), `admin` (stats), `cli` (flags and the tools that run
-//! without the proxy), plus process housekeeping (`run`, `daemon`, `logging`).
+//! without the proxy), plus process housekeeping (`run`, `daemon`, `logging`, and `service` for
+//! systemd's readiness protocol).
 
 mod admin;
 mod cli;
@@ -12,6 +13,7 @@ mod health;
 mod logging;
 mod proxy;
 mod run;
+mod service;
 mod topology;
 mod vrrp;
 

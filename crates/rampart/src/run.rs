@@ -3,6 +3,7 @@
 //! `--vrrp`, the VRRP speaker. SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
 //! (priority 0), stops accepting, lets in-flight replies reach their clients, removes the pid
 //! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
+//! Under systemd, READY=1 follows the start of every thread and STOPPING=1 the stop signal.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::daemon::{self, PidFile};
 use crate::health::Probe;
 use crate::logging::Log;
 use crate::proxy::{self, Shared};
+use crate::service;
 use crate::topology::{self, Topology};
 use crate::vrrp::{self, Vrrp, VrrpError};
 
@@ -53,7 +55,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     {
         return fail(format!("cannot daemonize: {error}"));
     }
-    let log = match Log::install(args.verbose, args.output.as_deref()) {
+    let log = match Log::install(args.verbose, args.output.as_deref(), args.log_format) {
         Ok(log) => log,
         Err(error) => return fail(format!("cannot open log file: {error}")),
     };
@@ -162,6 +164,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     if let Err(error) = control {
         return fail(format!("cannot start the control thread: {error}"));
     }
+    service::ready();
     let mut status = ExitCode::SUCCESS;
     for handle in threads {
         if !matches!(handle.join(), Ok(Ok(()))) {
@@ -227,6 +230,7 @@ impl Signals {
                 }
             }
         }
+        service::stopping();
         let _ = stop.send(true);
     }
 }

@@ -107,8 +107,9 @@ impl AdvertInterval {
     }
 }
 
-/// Version 2 authentication. Version 3 has none and always uses [`Auth::None`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Version 2 authentication. Version 3 has none and always uses [`Auth::None`]. Debug does not
+/// print the password.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Auth {
     /// Auth type 0: the 8 bytes of auth data are zero.
     #[default]
@@ -125,6 +126,15 @@ impl Auth {
             *slot = *byte;
         }
         Auth::Password(data)
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Password(_) => f.write_str("Password(<redacted>)"),
+        }
     }
 }
 
@@ -705,6 +715,13 @@ mod tests {
         let (src, dst) = (v6(V3_V6_SRC), IpAddr::V6(MULTICAST_V6));
         round_trip(&hex(V3_V6_MESSAGE), Version::V3, src, dst, &v3_v6(200));
         round_trip(&hex(V3_V6_PRIORITY_0), Version::V3, src, dst, &v3_v6(0));
+    }
+
+    #[test]
+    fn debug_does_not_show_the_password() {
+        let auth = Auth::password(b"secret12");
+        assert_eq!(format!("{auth:?}"), "Password(<redacted>)");
+        assert_eq!(format!("{:?}", Auth::None), "None");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The command line: nutcracker 0.5.0's flags with the same meanings and defaults, plus
-//! rampart's own subcommands. Parsing only; `main` decides what to run.
+//! rampart's own flags and subcommands, each with the help text `--help` and the man page show.
+//! Parsing only; `main` decides what to run.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::cli::manual;
+use crate::logging::LogFormat;
 
 /// nutcracker's default configuration path (upstream's, not Debian's).
 pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
@@ -14,6 +18,8 @@ pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
     name = "rampart",
     version,
     about = "A sharding Redis proxy: a drop-in nutcracker (twemproxy) replacement",
+    long_about = manual::DESCRIPTION,
+    after_long_help = manual::after_long_help(),
     args_conflicts_with_subcommands = true,
     disable_version_flag = true
 )]
@@ -33,10 +39,16 @@ pub struct ProxyArgs {
     pub version: bool,
 
     /// Test configuration for syntax errors and exit
+    ///
+    /// Exit 0 with "syntax is ok", or 1 with the file, line, column and reason. With `--vrrp`,
+    /// checks that keepalived.conf too
     #[arg(short = 't', long = "test-conf")]
     pub test_conf: bool,
 
     /// Run as a daemon
+    ///
+    /// Double fork and setsid, standard streams to /dev/null, working directory kept, as
+    /// nutcracker does. Not for systemd: its unit runs rampart in the foreground
     #[arg(short = 'd', long = "daemonize")]
     pub daemonize: bool,
 
@@ -45,19 +57,37 @@ pub struct ProxyArgs {
     pub describe_stats: bool,
 
     /// Set logging level (0 to 11)
+    ///
+    /// nutcracker's levels: errors from 0, warnings from 4, notices (rampart's info lines: start,
+    /// stop, signals, ejections, failovers, VRRP transitions) from 5, debug from 7, trace from
+    /// 8; 11 shows everything. SIGTTIN and SIGTTOU raise and lower it while running. No level
+    /// logs a password
     #[arg(short = 'v', long = "verbose", value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u8).range(0..=11))]
     pub verbose: u8,
 
     /// Set logging file (default: stderr)
+    ///
+    /// Opened for appending; SIGHUP reopens it, so logrotate can rename it and then signal
+    /// (no copytruncate needed)
     #[arg(short = 'o', long = "output", value_name = "S")]
     pub output: Option<PathBuf>,
 
+    /// Log line format (rampart only)
+    #[arg(long = "log-format", value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Set configuration file
+    ///
+    /// An unchanged nutcracker.yml, optionally with rampart's `sentinels:`, `failover_wait_ms`
+    /// and `replica_reads` pool directives. The default is relative to the working directory,
+    /// as nutcracker's is
     #[arg(short = 'c', long = "conf-file", value_name = "S", default_value = DEFAULT_CONF_FILE)]
     pub conf_file: PathBuf,
 
     /// Set stats monitoring port
+    ///
+    /// A connection to it receives nutcracker's stats JSON and is closed
     #[arg(short = 's', long = "stats-port", value_name = "N", default_value_t = 22222,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub stats_port: u16,
@@ -81,7 +111,9 @@ pub struct ProxyArgs {
     )]
     pub stats_interval: u64,
 
-    /// Set pid file
+    /// Set pid file (default: none)
+    ///
+    /// The decimal pid with no newline, written after daemonising and removed on a clean stop
     #[arg(short = 'p', long = "pid-file", value_name = "S")]
     pub pid_file: Option<PathBuf>,
 

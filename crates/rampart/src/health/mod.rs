@@ -10,7 +10,7 @@ mod round;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use rampart_config::{Config, Listen, Pool, ServerAddress};
+use rampart_config::{Config, Listen, Password, Pool, ServerAddress};
 use rampart_placement::Distribution;
 
 use crate::proxy::listener::{ListenResolveError, resolve_tcp};
@@ -42,7 +42,8 @@ struct PoolProbe {
     target: ServerAddress,
     /// `target` as the report shows it.
     shown: String,
-    auth: Option<String>,
+    /// The pool's `redis_auth`; Debug does not print it.
+    auth: Option<Password>,
     shards: Vec<ShardProbe>,
 }
 
@@ -153,7 +154,7 @@ mod tests {
             panic!("one pool expected");
         };
         assert_eq!(pool.shown, "127.0.0.1:22121");
-        assert_eq!(pool.auth.as_deref(), Some("secret"));
+        assert_eq!(pool.auth.as_ref().map(Password::expose), Some("secret"));
         let names: Vec<&str> = pool
             .shards
             .iter()

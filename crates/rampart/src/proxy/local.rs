@@ -156,7 +156,7 @@ fn script(args: &dyn Arguments, out: &mut BytesMut) -> Outcome {
 /// Whether `user`/`password` match the pool's `redis_auth` (the user must be `default`).
 fn credentials_match(pool: &Pool, user: &[u8], password: &[u8]) -> bool {
     pool.redis_auth
-        .as_deref()
+        .as_ref()
         .is_some_and(|expected| user == b"default" && expected.as_bytes() == password)
 }
 
