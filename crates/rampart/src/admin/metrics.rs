@@ -190,7 +190,8 @@ impl Scrape {
         )
     }
 
-    /// Per-server families: nutcracker's server counters, liveness, Sentinel counters.
+    /// Per-server families: nutcracker's server counters, liveness, and Sentinel counters when
+    /// some pool has sentinels.
     fn servers(&self, encoder: &mut DescriptorEncoder, table: &StatsTable) -> fmt::Result {
         let servers = || {
             self.config
@@ -268,6 +269,14 @@ impl Scrape {
                 (labels, ConstGauge::new(i64::from(down)))
             }),
         )?;
+        if self
+            .config
+            .pools
+            .iter()
+            .all(|pool| pool.sentinels.is_empty())
+        {
+            return Ok(());
+        }
         for (stat, help) in [
             (
                 SentinelStat::Failovers,
@@ -307,9 +316,12 @@ impl Scrape {
         Ok(())
     }
 
-    /// The VRRP instances: one-hot state, priority, transitions.
+    /// The VRRP instances (with `--vrrp`): one-hot state, priority, transitions.
     fn vrrp(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let instances = self.board.vrrp();
+        if instances.is_empty() {
+            return Ok(());
+        }
         let states: Vec<(String, String, bool)> = instances
             .iter()
             .flat_map(|instance| {
@@ -391,5 +403,52 @@ impl Collector for Scrape {
         self.pools(&mut encoder, &table)?;
         self.servers(&mut encoder, &table)?;
         self.vrrp(&mut encoder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::Path;
+
+    use super::*;
+    use crate::admin::vrrp_status::{InstanceStatus, VrrpBoard};
+
+    #[test]
+    fn vrrp_state_is_one_hot_with_priority_and_transitions() {
+        let config = Arc::new(
+            rampart_config::parse(
+                "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6379:1 s0\n",
+                Path::new("test.yml"),
+            )
+            .expect("a valid config"),
+        );
+        let vrrp = Arc::new(VrrpBoard::new(vec![InstanceStatus {
+            name: "VI_1".into(),
+            state: State::Master,
+            priority: 150,
+            master: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))),
+            transitions: 3,
+        }]));
+        let board = Arc::new(StatsBoard::new(&config, 1, vrrp));
+        let topology = Arc::new(Topology::new(&config));
+        let text = render(&registry(config, topology, board)).expect("encodable metrics");
+        for line in [
+            "rampart_vrrp_state{instance=\"VI_1\",state=\"INIT\"} 0",
+            "rampart_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "rampart_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+            "rampart_vrrp_state{instance=\"VI_1\",state=\"FAULT\"} 0",
+            "rampart_vrrp_priority{instance=\"VI_1\"} 150",
+            "rampart_vrrp_transitions_total{instance=\"VI_1\"} 3",
+            "rampart_server_live{pool=\"alpha\",server=\"s0\"} 1",
+            "# TYPE rampart_request_duration_seconds histogram",
+        ] {
+            assert!(text.lines().any(|found| found == line), "{line}\n{text}");
+        }
+        assert!(
+            !text.contains("rampart_failovers"),
+            "Sentinel counters only for pools with sentinels"
+        );
+        assert!(text.ends_with("# EOF\n"));
     }
 }
