@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Command, ProxyArgs};
-use cli::{check, route, test_conf};
+use cli::{check, route, status, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Route(args)) => route::run(&args),
         Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Status(args)) => status::run(&args),
         None => run_proxy_flags(&cli.proxy),
     }
 }

@@ -1,6 +1,6 @@
 //! Starting and stopping the proxy: logging, daemonising, the pid file, binding every socket,
 //! the worker threads, the control plane (topology and signals), the stats server and, with
-//! `--vrrp`, the VRRP speaker. SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
+//! `--vrrp`, the VRRP speaker, and the admin endpoint (`--admin`). SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
 //! (priority 0), stops accepting, lets in-flight replies reach their clients, removes the pid
 //! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
 //! Under systemd, READY=1 follows the start of every thread and STOPPING=1 the stop signal.
@@ -14,8 +14,9 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 use crate::admin;
+use crate::admin::endpoint::{self, Endpoint};
 use crate::admin::stats::StatsBoard;
-use crate::cli::args::ProxyArgs;
+use crate::cli::args::{AdminAddress, ProxyArgs};
 use crate::daemon::{self, PidFile};
 use crate::health::Probe;
 use crate::logging::Log;
@@ -87,6 +88,13 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
             ));
         }
     };
+    let admin_listener = match args.admin {
+        AdminAddress::Off => None,
+        AdminAddress::At(address) => match endpoint::bind(address) {
+            Ok(listener) => Some(listener),
+            Err(error) => return fail(format!("cannot bind admin endpoint to {address}: {error}")),
+        },
+    };
     let listeners = match proxy::bind_listeners(&config, workers) {
         Ok(listeners) => listeners,
         Err(error) => return fail(error.to_string()),
@@ -125,6 +133,19 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         admin::server::spawn(stats_listener, Arc::clone(&board), Arc::clone(&config))
     {
         return fail(format!("cannot start the stats server: {error}"));
+    }
+    if let Some(listener) = admin_listener {
+        let admin = Endpoint::new(
+            Arc::clone(&config),
+            Arc::clone(&topology),
+            Arc::clone(&board),
+            stopping.clone(),
+            workers,
+        );
+        if let Err(error) = endpoint::spawn(listener, admin) {
+            return fail(format!("cannot start the admin endpoint: {error}"));
+        }
+        tracing::info!("admin endpoint listening on {}", args.admin);
     }
     for pool in &config.pools {
         tracing::info!("pool '{}' listening on {}", pool.name, pool.listen);

@@ -29,12 +29,14 @@ fn config_file(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
     file
 }
 
-/// rampart started on `config` with a free stats port on loopback and `extra` flags, until it
-/// exits (at once when it refuses to start, or as a daemon's parent).
+/// rampart started on `config` with a free stats port and admin port on loopback and `extra`
+/// flags, until it exits (at once when it refuses to start, or as a daemon's parent).
 fn start_up(config: &Path, extra: &[&str]) -> Output {
     let stats_port = support::free_port().to_string();
+    let admin = format!("127.0.0.1:{}", support::free_port());
     let config = config.to_str().unwrap();
     let mut args = vec!["-c", config, "-s", &stats_port, "-a", "127.0.0.1"];
+    args.extend(["--admin", &admin]);
     args.extend_from_slice(extra);
     rampart(&args)
 }

@@ -2,12 +2,14 @@
 //! publish periodically, their sum, and the exact JSON document nutcracker's stats port serves.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rampart_config::Config;
 
 use super::catalog::{PoolStat, ServerStat};
+use super::latency::Latency;
 use super::vrrp_status::{InstanceStatus, VrrpBoard, render_json_keys};
 
 /// rampart's per-server counters for pools with `sentinels:`, shown after nutcracker's.
@@ -52,6 +54,8 @@ pub struct PoolCounters {
     /// Clients connected but parked (idle, with no session). rampart's own gauge: INFO shows
     /// it; the stats JSON keeps nutcracker's layout and leaves it out.
     pub parked_clients: u64,
+    /// How long the pool's forwarded requests took (rampart's own; not in the stats JSON).
+    pub latency: Latency,
 }
 
 /// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
@@ -75,6 +79,7 @@ impl StatsTable {
                     servers: vec![[0; ServerStat::COUNT]; pool.servers.len()],
                     sentinel: vec![[0; SentinelStat::COUNT]; pool.servers.len()],
                     parked_clients: 0,
+                    latency: Latency::default(),
                 })
                 .collect(),
             total_connections: 0,
@@ -92,6 +97,10 @@ impl StatsTable {
 
     pub fn parked_clients_mut(&mut self, pool: usize) -> &mut u64 {
         &mut self.pools[pool].parked_clients
+    }
+
+    pub fn latency_mut(&mut self, pool: usize) -> &mut Latency {
+        &mut self.pools[pool].latency
     }
 
     pub fn pool_mut(&mut self, pool: usize, stat: PoolStat) -> &mut u64 {
@@ -113,6 +122,7 @@ impl StatsTable {
                 *a += b;
             }
             mine.parked_clients += theirs.parked_clients;
+            mine.latency.accumulate(&theirs.latency);
             for (server, other_server) in mine.sentinel.iter_mut().zip(&theirs.sentinel) {
                 for (a, b) in server.iter_mut().zip(other_server) {
                     *a += b;
@@ -140,6 +150,17 @@ pub struct StatsBoard {
     started: Instant,
     /// The virtual routers' status (none without `--vrrp`).
     vrrp: Arc<VrrpBoard>,
+    /// Pool listeners accepting clients now, over every worker (for `/health`).
+    accepting: AtomicUsize,
+}
+
+/// Counts one listener as accepting for as long as it lives.
+pub struct Accepting<'b>(&'b AtomicUsize);
+
+impl Drop for Accepting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl StatsBoard {
@@ -151,7 +172,29 @@ impl StatsBoard {
                 .collect(),
             started: Instant::now(),
             vrrp,
+            accepting: AtomicUsize::new(0),
         }
+    }
+
+    /// A worker's pool listener starts accepting; it counts until the guard is dropped.
+    pub fn accepting(&self) -> Accepting<'_> {
+        self.accepting.fetch_add(1, Ordering::Relaxed);
+        Accepting(&self.accepting)
+    }
+
+    /// Pool listeners accepting clients now, over every worker.
+    pub fn listeners_accepting(&self) -> usize {
+        self.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Time since the proxy started.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Every virtual router's latest status.
+    pub fn vrrp(&self) -> Vec<InstanceStatus> {
+        self.vrrp.snapshot()
     }
 
     /// Replaces publisher `slot`'s table with a copy of `table`.

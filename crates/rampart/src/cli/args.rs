@@ -3,7 +3,10 @@
 //! Parsing only; `main` decides what to run.
 
 use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -12,6 +15,8 @@ use crate::logging::LogFormat;
 
 /// nutcracker's default configuration path (upstream's, not Debian's).
 pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
+/// Where the admin endpoint listens unless `--admin` says otherwise.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:22223";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -131,6 +136,40 @@ pub struct ProxyArgs {
     /// Worker threads, each with its own listener and backend connections (default: one per CPU)
     #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
+
+    /// Serve the admin endpoint (HTTP: /metrics for Prometheus, /status, /health) on this
+    /// IP:PORT, or `off` (rampart only)
+    #[arg(long = "admin", value_name = "ADDR", default_value = DEFAULT_ADMIN)]
+    pub admin: AdminAddress,
+}
+
+/// `--admin`: an IP:PORT, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAddress {
+    Off,
+    At(SocketAddr),
+}
+
+impl FromStr for AdminAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AdminAddress, String> {
+        if text == "off" {
+            return Ok(AdminAddress::Off);
+        }
+        text.parse()
+            .map(AdminAddress::At)
+            .map_err(|_| format!("'{text}' is neither IP:PORT nor 'off'"))
+    }
+}
+
+impl fmt::Display for AdminAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminAddress::Off => f.write_str("off"),
+            AdminAddress::At(address) => address.fmt(f),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,6 +180,26 @@ pub enum Command {
     /// every pool answers PING and a request to each shard through the proxy within the
     /// timeout; else print what failed and exit 1
     Check(CheckArgs),
+    /// Show a running proxy's shards, masters, requests per second and VRRP state, read from
+    /// its admin endpoint; `--watch` redraws the table every interval
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The proxy's admin endpoint (its `--admin`)
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADMIN)]
+    pub admin: SocketAddr,
+
+    /// Redraw the table every interval until interrupted
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Time between the two samples that requests per second are computed from (and between
+    /// redraws with `--watch`), in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub interval: u64,
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,8 @@ pub enum Target {
 
 struct Waiter {
     target: Target,
+    /// When the proxy read the request from its client (the latency histogram's start).
+    received: Instant,
     /// When the pool's `timeout` expires for it.
     deadline: Option<Instant>,
     /// Until when it may wait for a failover (pools with sentinels).
@@ -173,20 +175,29 @@ impl Backend {
         backend
     }
 
-    /// Queues a client's request (or fragment); its reply will complete `seq` in `queue`.
-    pub fn send(&self, request: Bytes, queue: &Rc<ReplyQueue>, seq: u64, part: Part) {
-        self.send_request(request, queue, seq, part, false);
+    /// Queues a client's request (or fragment), read from the client at `received`; its reply
+    /// will complete `seq` in `queue`.
+    pub fn send(
+        &self,
+        request: Bytes,
+        received: Instant,
+        queue: &Rc<ReplyQueue>,
+        seq: u64,
+        part: Part,
+    ) {
+        self.send_request(request, received, queue, seq, part, false);
     }
 
     /// Queues a read-only request, which a replica may serve while the master is down
     /// (`replica_reads`).
-    pub fn send_read(&self, request: Bytes, queue: &Rc<ReplyQueue>, seq: u64) {
-        self.send_request(request, queue, seq, Part::Whole, true);
+    pub fn send_read(&self, request: Bytes, received: Instant, queue: &Rc<ReplyQueue>, seq: u64) {
+        self.send_request(request, received, queue, seq, Part::Whole, true);
     }
 
     fn send_request(
         &self,
         request: Bytes,
+        received: Instant,
         queue: &Rc<ReplyQueue>,
         seq: u64,
         part: Part,
@@ -202,6 +213,7 @@ impl Backend {
                 seq,
                 part,
             },
+            received,
             deadline: now.zip(timeout).map(|(now, timeout)| now + timeout),
             failover_deadline: now.zip(self.failover_wait).map(|(now, wait)| now + wait),
             request: self.failover_wait.map(|_| request.clone()),
@@ -391,7 +403,7 @@ impl Backend {
         let replica = self.replica();
         for (waiter, bytes) in reads {
             if let Target::Client { queue, seq, .. } = waiter.target {
-                replica.send_read(bytes, &queue, seq);
+                replica.send_read(bytes, waiter.received, &queue, seq);
             }
         }
     }
@@ -441,9 +453,8 @@ impl Backend {
             encode::request(&mut request, [&b"HELLO"[..], b"3"]);
             steps.push(("HELLO 3", request.split().freeze()));
         }
-        let deadline = pool
-            .timeout_ms
-            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let now = Instant::now();
+        let deadline = pool.timeout_ms.map(|ms| now + Duration::from_millis(ms));
         let mut state = self.state.borrow_mut();
         for (name, bytes) in steps.into_iter().rev() {
             let insert_at = state.waiters.len() - state.outbox.len();
@@ -451,6 +462,7 @@ impl Backend {
                 insert_at,
                 Waiter {
                     target: Target::Handshake(name),
+                    received: now,
                     deadline,
                     failover_deadline: None,
                     request: None,
@@ -545,6 +557,7 @@ impl Backend {
                 Ok(None) => return None,
                 Err(error) => return Some(Failure::Io(error)),
             }
+            let arrived = Instant::now();
             loop {
                 let frame = match parser.parse(buffer) {
                     Ok(Some(frame)) => frame,
@@ -555,14 +568,15 @@ impl Backend {
                 if frame.is_push() {
                     continue;
                 }
-                if let Some(failure) = self.deliver(reply) {
+                if let Some(failure) = self.deliver(reply, arrived) {
                     return Some(failure);
                 }
             }
         }
     }
 
-    fn deliver(&self, reply: Bytes) -> Option<Failure> {
+    /// Hands a reply that arrived at `arrived` to the oldest waiter.
+    fn deliver(&self, reply: Bytes, arrived: Instant) -> Option<Failure> {
         let waiter = {
             let mut state = self.state.borrow_mut();
             if state.waiters.len() == state.outbox.len() {
@@ -578,7 +592,8 @@ impl Backend {
         };
         match waiter.target {
             Target::Client { queue, seq, part } => {
-                self.shard.reply_received(reply.len());
+                self.shard
+                    .reply_received(reply.len(), arrived.duration_since(waiter.received));
                 queue.complete(seq, part, reply);
             }
             Target::Handshake(step) => {

@@ -15,6 +15,7 @@ use rampart_commands::{
 use rampart_placement::Distribution;
 use rampart_protocol::{RequestFrame, RequestParser, encode};
 use tokio::io::Interest;
+use tokio::time::Instant;
 
 use super::backend::Backend;
 use super::client::IdleClient;
@@ -84,6 +85,9 @@ struct Session {
     backlog: bool,
     /// The session already yielded once to let the rest of a partly answered queue arrive.
     deferred: bool,
+    /// When the latest read from the client returned: the start of its requests' latency,
+    /// read once per batch of requests, not per request.
+    received: Instant,
 }
 
 /// Why the serving loop returned.
@@ -140,6 +144,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         end_of_input: false,
         backlog: false,
         deferred: false,
+        received: Instant::now(),
         context,
         pool,
     };
@@ -255,6 +260,7 @@ impl Session {
             self.input = self.context.input.take();
         }
         let read = self.read_input(stream);
+        self.received = Instant::now();
         if let Ok(end) = read {
             self.end_of_input = end;
             self.backlog = self.handle_requests();
@@ -413,14 +419,16 @@ impl Session {
                 let seq = self.queue.push(Slot::Waiting);
                 let backend = self.pool.backend(server, self.state.protocol);
                 match access {
-                    Access::Read => backend.send_read(request, &self.queue, seq),
-                    Access::Write => backend.send(request, &self.queue, seq, Part::Whole),
+                    Access::Read => backend.send_read(request, self.received, &self.queue, seq),
+                    Access::Write => {
+                        backend.send(request, self.received, &self.queue, seq, Part::Whole);
+                    }
                 }
             }
             Decision::ForwardTo(backend) => {
                 let request = self.take_request(frame);
                 let seq = self.queue.push(Slot::Waiting);
-                backend.send_read(request, &self.queue, seq);
+                backend.send_read(request, self.received, &self.queue, seq);
             }
             Decision::Broadcast(broadcast) => {
                 let request = self.take_request(frame);
@@ -646,6 +654,7 @@ impl Session {
             start = end;
             self.pool.backend(server, self.state.protocol).send(
                 request,
+                self.received,
                 &self.queue,
                 seq,
                 Part::Fragment(fragment as u16),
@@ -686,6 +695,7 @@ impl Session {
         for (fragment, server) in servers.into_iter().enumerate() {
             self.pool.backend(server, self.state.protocol).send(
                 request.clone(),
+                self.received,
                 &self.queue,
                 seq,
                 Part::Fragment(fragment as u16),

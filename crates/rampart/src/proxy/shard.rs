@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rampart_config::{Pool, ServerAddress};
 
@@ -86,10 +87,12 @@ impl Shard {
         self.stats.request_sent(self.pool, self.server, bytes);
     }
 
-    /// A reply arrived: the server is answering, so its failure count starts over.
-    pub fn reply_received(&self, bytes: usize) {
+    /// A reply arrived, `elapsed` after its request was read from the client: the server is
+    /// answering, so its failure count starts over.
+    pub fn reply_received(&self, bytes: usize, elapsed: Duration) {
         self.failures.set(0);
-        self.stats.reply_received(self.pool, self.server, bytes);
+        self.stats
+            .reply_received(self.pool, self.server, bytes, elapsed);
     }
 
     /// A request was answered with an error because its server could not serve it.

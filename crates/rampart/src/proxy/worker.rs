@@ -169,6 +169,7 @@ async fn accept(
     worker: usize,
 ) -> io::Result<()> {
     let listener = listener.into_runtime()?;
+    let _accepting = pool.shared().stats.accepting();
     let keepalive = pool.pool().tcpkeepalive;
     let workers = pool.shared().workers as u64;
     let mut stopping = context.stopping.clone();

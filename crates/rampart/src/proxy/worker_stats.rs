@@ -2,6 +2,7 @@
 //! lives on the worker's thread), and the worker copies the table to the stats board on a timer.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use rampart_config::Config;
 
@@ -78,10 +79,12 @@ impl WorkerStats {
         *table.server_mut(pool, server, ServerStat::RequestBytes) += bytes as u64;
     }
 
-    pub fn reply_received(&self, pool: usize, server: usize, bytes: usize) {
+    /// A reply of `bytes` arrived, `elapsed` after its request was read from the client.
+    pub fn reply_received(&self, pool: usize, server: usize, bytes: usize, elapsed: Duration) {
         let mut table = self.table.borrow_mut();
         *table.server_mut(pool, server, ServerStat::Responses) += 1;
         *table.server_mut(pool, server, ServerStat::ResponseBytes) += bytes as u64;
+        table.latency_mut(pool).record(elapsed);
     }
 
     pub fn server_connection_opened(&self, pool: usize, server: usize) {

@@ -265,10 +265,13 @@ impl Nutcracker {
     }
 }
 
-/// rampart itself, serving a configuration, with its stats port on a free loopback port.
+/// rampart itself, serving a configuration, with its stats port and admin endpoint on free
+/// loopback ports.
 pub struct Rampart {
     pub config: PathBuf,
     pub stats_port: u16,
+    /// The admin endpoint's port (unless the flags gave `--admin` themselves).
+    pub admin_port: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
     yaml: String,
@@ -286,19 +289,26 @@ impl Rampart {
         rampart
     }
 
-    /// Starts rampart on `yaml` with its stats port and log file and exactly these further
-    /// `flags`, without waiting for it.
+    /// Starts rampart on `yaml` with its stats port, admin endpoint (unless `flags` has
+    /// `--admin`) and log file and exactly these further `flags`, without waiting for it.
     pub fn spawn(yaml: &str, flags: &[&str]) -> Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
         fs::write(&config, yaml).expect("write rampart.yml");
         let stats_port = free_port();
+        let admin_port = free_port();
+        let admin = if flags.contains(&"--admin") {
+            Vec::new()
+        } else {
+            vec!["--admin".to_string(), format!("127.0.0.1:{admin_port}")]
+        };
         let log = dir.path().join("rampart.log");
         let process = Guarded::spawn(
             Command::new(super::rampart_bin())
                 .arg("-c")
                 .arg(&config)
                 .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
+                .args(admin)
                 .arg("-o")
                 .arg(&log)
                 .args(flags),
@@ -307,6 +317,7 @@ impl Rampart {
         Rampart {
             config,
             stats_port,
+            admin_port,
             dir,
             log,
             yaml: yaml.to_string(),
