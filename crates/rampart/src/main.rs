@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Command, ProxyArgs};
-use cli::{check, route, test_conf};
+use cli::{check, demo, route, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {
@@ -45,6 +45,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Route(args)) => route::run(&args),
         Some(Command::Check(args)) => check::run(&args),
+        Some(Command::Demo(args)) => demo::run(&args),
         None => run_proxy_flags(&cli.proxy),
     }
 }

@@ -109,6 +109,18 @@ pub enum Command {
     /// every pool answers PING and a request to each shard through the proxy within the
     /// timeout; else print what failed and exit 1
     Check(CheckArgs),
+    /// Start a demo of the whole architecture on this machine: 2 shards (master + replica),
+    /// 3 sentinels, rampart in front (as root: two nodes sharing a virtual IP in network
+    /// namespaces), with traffic and a live view; Ctrl-C removes everything it started
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Act on the running demo instead: `master-of SHARD` (1 or 2) or `proxy` (the one
+    /// holding the virtual IP) is killed with SIGKILL
+    #[arg(long, value_name = "WHAT", num_args = 1..=2)]
+    pub kill: Vec<String>,
 }
 
 #[derive(Debug, Args)]
