@@ -64,6 +64,10 @@ pub fn run(args: &DemoArgs) -> ExitCode {
     }
     match demo() {
         Ok(()) => ExitCode::SUCCESS,
+        Err(DemoError::Interrupted) => {
+            say("rampart demo: stopped while starting; everything it started is removed");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("rampart demo: {error}");
             ExitCode::FAILURE
@@ -141,6 +145,7 @@ fn live(
     terminal: bool,
 ) -> Result<(), DemoError> {
     let observer = demo.observer();
+    let header = demo.describe();
     let started = Instant::now();
     let traffic = |demo: &Demo| {
         (
@@ -217,6 +222,7 @@ fn live(
         (last, last_at) = (now, Instant::now());
         if terminal {
             let screen = view::screen(
+                &header,
                 connect,
                 &last,
                 ops,

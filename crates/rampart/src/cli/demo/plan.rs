@@ -290,7 +290,9 @@ impl Plan {
         yaml
     }
 
-    /// The keepalived.conf of a proxy node in namespaces: both nodes BACKUP, `a` preferred.
+    /// The keepalived.conf of a proxy node in namespaces: both nodes BACKUP with `nopreempt`
+    /// (`a` wins the first election), so a node restarted after a kill does not take the
+    /// virtual IP back and interrupt the traffic a second time.
     pub fn keepalived_conf(&self, node: &ProxyNode) -> Option<String> {
         let Network::Namespaces(namespaces) = &self.network else {
             return None;
@@ -298,7 +300,7 @@ impl Plan {
         Some(format!(
             "global_defs {{\n    router_id rampart_demo_{}\n}}\n\
              vrrp_instance {VRRP_INSTANCE} {{\n    state BACKUP\n    interface {NODE_INTERFACE}\n    \
-             virtual_router_id {}\n    priority {}\n    advert_int 1\n    \
+             virtual_router_id {}\n    priority {}\n    advert_int 1\n    nopreempt\n    \
              authentication {{\n        auth_type PASS\n        auth_pass demo\n    }}\n    \
              virtual_ipaddress {{\n        {}\n    }}\n}}\n",
             node.name,
@@ -385,7 +387,7 @@ mod tests {
         assert!(namespaces.host_interface().len() <= 15);
         assert_eq!(plan.connect_address().to_string(), "10.213.7.100:15007");
         let conf = plan.keepalived_conf(&nodes[1]).unwrap();
-        assert!(conf.contains("priority 100\n"));
+        assert!(conf.contains("priority 100\n    advert_int 1\n    nopreempt\n"));
         assert!(conf.contains("interface eth1\n"));
         assert!(conf.contains("        10.213.7.100\n"));
         let args = plan.proxy_args(&nodes[0], "/d");

@@ -133,21 +133,22 @@ pub fn status_line(snapshot: &Snapshot, ops: u64) -> String {
     line
 }
 
-/// The full screen for a terminal: a header, a table of shards and proxies, the traffic, the
+/// The full screen for a terminal: the `header` lines (what runs where), a table of shards and proxies, the traffic, the
 /// last events and the keys.
 pub fn screen(
+    header: &[String],
     connect: &str,
     snapshot: &Snapshot,
     ops: u64,
     events: &[String],
     vrrp: bool,
 ) -> Vec<String> {
-    let mut lines = vec![
-        "rampart demo: 2 shards (master + replica), 3 sentinels, rampart in front".to_string(),
+    let mut lines = header.to_vec();
+    lines.extend([
         connect_line(connect),
         String::new(),
-        format!("{:<8} {:<24} {:<8} replicas", "shard", "master", ""),
-    ];
+        format!("{:<8} {:<24} {:<8} replicas", "shard", "master", "state"),
+    ]);
     for shard in &snapshot.shards {
         let replicas: Vec<String> = shard
             .replicas
@@ -311,6 +312,7 @@ mod tests {
     #[test]
     fn the_screen_lists_shards_proxies_events_and_keys() {
         let lines = screen(
+            &["header".into()],
             "10.0.0.9:6379",
             &snapshot("10.0.0.1:1", 1),
             3,
