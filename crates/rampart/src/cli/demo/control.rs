@@ -151,7 +151,8 @@ pub fn read_keys() -> std::io::Result<Receiver<Action>> {
             let mut key = [0_u8; 1];
             let mut stdin = std::io::stdin();
             while let Ok(1) = stdin.read(&mut key) {
-                if let Some(action) = action_for_key(key[0])
+                let [byte] = key;
+                if let Some(action) = action_for_key(byte)
                     && sender.send(action).is_err()
                 {
                     break;
