@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Command, ProxyArgs};
-use cli::{check, route, status, test_conf};
+use cli::{check, demo, route, status, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {
@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Some(Command::Route(args)) => route::run(&args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Status(args)) => status::run(&args),
+        Some(Command::Demo(args)) => demo::run(&args),
         None => run_proxy_flags(&cli.proxy),
     }
 }

@@ -183,6 +183,11 @@ pub enum Command {
     /// Show a running proxy's shards, masters, requests per second and VRRP state, read from
     /// its admin endpoint; `--watch` redraws the table every interval
     Status(StatusArgs),
+
+    /// Start a demo of the whole architecture on this machine: 2 shards (master + replica),
+    /// 3 sentinels, rampart in front (as root: two nodes sharing a virtual IP in network
+    /// namespaces), with traffic and a live view; Ctrl-C removes everything it started
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +205,14 @@ pub struct StatusArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub interval: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Act on the running demo instead: `master-of SHARD` (1 or 2) or `proxy` (the one
+    /// holding the virtual IP) is killed with SIGKILL
+    #[arg(long, value_name = "WHAT", num_args = 1..=2)]
+    pub kill: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! The command line: nutcracker's flags and rampart's subcommands (`args`), and the tools that
 //! run without starting the proxy: the configuration test `-t` (`test_conf`),
-//! `rampart route` (`route`), `rampart check` (`check`) and `rampart status` (`status`); and
-//! the manual's prose that `--help` and the man page share (`manual`).
+//! `rampart route` (`route`), `rampart check` (`check`), `rampart status` (`status`) and
+//! `rampart demo` (`demo`); and the manual's prose that `--help` and the man page share
+//! (`manual`).
 
 pub mod args;
 pub mod check;
+pub mod demo;
 pub mod manual;
 pub mod route;
 pub mod status;
