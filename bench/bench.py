@@ -1032,7 +1032,7 @@ def start_proxies(run: Run, tag: str) -> ProxyPair:
     nut = run.procs.start("nutcracker", ["nutcracker", "-c", confs["nutcracker"],
                                          "-s", str(nut_stats), "-a", HOST, "-i", "1000"],
                           run.logs[f"{tag}-nutcracker"])
-    ram_argv = [RAMPART, "-c", confs["rampart"], "-s", str(ram_stats), "-a", HOST, "-i", "1000"]
+    ram_argv = [RAMPART, "-c", confs["rampart"], "-s", str(ram_stats), "-a", HOST, "-i", "1000", "--admin", "off"]
     if run.settings.workers:
         ram_argv += ["--workers", str(run.settings.workers)]
     ram = run.procs.start("rampart", ram_argv, run.logs[f"{tag}-rampart"])
