@@ -43,31 +43,47 @@ pub fn request_framer(data: &[u8]) {
     assert_eq!(whole, frame_requests(data, split_at), "split at {split_at}");
 }
 
-/// Frames the first `available` bytes, then all of them, with one resumable parser.
+/// Frames the first `available` bytes, then all of them, with one resumable request parser.
 fn frame_requests(data: &[u8], available: usize) -> Framing {
     let mut parser = RequestParser::new();
+    frame_all(data, available, |buffer| {
+        let Some(frame) = parser.parse(buffer).map_err(drop)? else {
+            return Ok(None);
+        };
+        let length = frame.byte_len();
+        assert!(
+            length > 0 && length <= buffer.len(),
+            "frame of {length} bytes"
+        );
+        for range in frame.arg_ranges() {
+            assert!(
+                frame.is_inline() || range.end <= length,
+                "argument outside its frame"
+            );
+        }
+        let args: Vec<&[u8]> = frame.args(buffer).collect();
+        if !args.is_empty() {
+            route(&args);
+        }
+        Ok(Some(length))
+    })
+}
+
+/// Runs `next_frame` over the unconsumed part of the first `available` bytes, then of all of
+/// them: it returns the length of the frame at the start of what it is given, `None` when that
+/// frame is not complete yet, or an error.
+fn frame_all(
+    data: &[u8],
+    available: usize,
+    mut next_frame: impl FnMut(&[u8]) -> Result<Option<usize>, ()>,
+) -> Framing {
     let mut lengths = Vec::new();
     let mut start = 0;
     let mut visible = available.min(data.len());
     loop {
         let buffer = data.get(start..visible).unwrap_or_default();
-        match parser.parse(buffer) {
-            Ok(Some(frame)) => {
-                let length = frame.byte_len();
-                assert!(
-                    length > 0 && length <= buffer.len(),
-                    "frame of {length} bytes"
-                );
-                let args: Vec<&[u8]> = frame.args(buffer).collect();
-                for range in frame.arg_ranges() {
-                    assert!(
-                        frame.is_inline() || range.end <= length,
-                        "argument outside its frame"
-                    );
-                }
-                if !args.is_empty() {
-                    route(&args);
-                }
+        match next_frame(buffer) {
+            Ok(Some(length)) => {
                 lengths.push(length);
                 start += length;
             }
@@ -78,7 +94,7 @@ fn frame_requests(data: &[u8], available: usize) -> Framing {
                     failed: false,
                 };
             }
-            Err(_) => {
+            Err(()) => {
                 return Framing {
                     lengths,
                     failed: true,
@@ -121,42 +137,23 @@ pub fn reply_framer(data: &[u8]) {
 
 fn frame_replies(data: &[u8], available: usize) -> Framing {
     let mut parser = ReplyParser::new();
-    let mut lengths = Vec::new();
-    let mut start = 0;
-    let mut visible = available.min(data.len());
-    loop {
-        let buffer = data.get(start..visible).unwrap_or_default();
-        match parser.parse(buffer) {
-            Ok(Some(frame)) => {
-                let length = frame.byte_len();
-                assert!(
-                    length > 0 && length <= buffer.len(),
-                    "reply of {length} bytes"
-                );
-                let reply = buffer.get(..length).unwrap_or_default();
-                if let Some(items) = elements(reply) {
-                    for item in items {
-                        assert!(item.end <= length, "element outside its reply");
-                    }
-                }
-                lengths.push(length);
-                start += length;
-            }
-            Ok(None) if visible < data.len() => visible = data.len(),
-            Ok(None) => {
-                return Framing {
-                    lengths,
-                    failed: false,
-                };
-            }
-            Err(_) => {
-                return Framing {
-                    lengths,
-                    failed: true,
-                };
+    frame_all(data, available, |buffer| {
+        let Some(frame) = parser.parse(buffer).map_err(drop)? else {
+            return Ok(None);
+        };
+        let length = frame.byte_len();
+        assert!(
+            length > 0 && length <= buffer.len(),
+            "reply of {length} bytes"
+        );
+        let reply = buffer.get(..length).unwrap_or_default();
+        if let Some(items) = elements(reply) {
+            for item in items {
+                assert!(item.end <= length, "element outside its reply");
             }
         }
-    }
+        Ok(Some(length))
+    })
 }
 
 /// Splits `data` at NUL bytes into a request's arguments and routes it through the command
