@@ -36,11 +36,19 @@ struct Framing {
 /// both must agree, every argument must lie inside its frame, and every request goes through
 /// the command table.
 pub fn request_framer(data: &[u8]) {
-    let whole = frame_requests(data, data.len());
+    assert_resumable(data, frame_requests);
+}
+
+/// Frames `data` at once and in two reads split at a point the input picks; both must agree.
+fn assert_resumable(data: &[u8], frame: fn(&[u8], usize) -> Framing) {
     let split_at = data
         .first()
         .map_or(0, |&byte| usize::from(byte) % (data.len() + 1));
-    assert_eq!(whole, frame_requests(data, split_at), "split at {split_at}");
+    assert_eq!(
+        frame(data, data.len()),
+        frame(data, split_at),
+        "split at {split_at}"
+    );
 }
 
 /// Frames the first `available` bytes, then all of them, with one resumable request parser.
@@ -128,11 +136,7 @@ fn route(args: &[&[u8]]) {
 /// Frames `data` as backend replies, whole and split; both must agree, and every aggregate's
 /// elements must lie inside its reply.
 pub fn reply_framer(data: &[u8]) {
-    let whole = frame_replies(data, data.len());
-    let split_at = data
-        .first()
-        .map_or(0, |&byte| usize::from(byte) % (data.len() + 1));
-    assert_eq!(whole, frame_replies(data, split_at), "split at {split_at}");
+    assert_resumable(data, frame_replies);
 }
 
 fn frame_replies(data: &[u8], available: usize) -> Framing {
