@@ -258,18 +258,7 @@ impl Draft {
             }
             "advert_int" => {
                 let expected = "seconds, such as 1 (or 0.25 with version 3)";
-                let word = values::single(statement, expected)?;
-                let micros = values::micros(&word.text).ok_or_else(|| {
-                    Fault::keyword(
-                        word.pos,
-                        keyword,
-                        KeepalivedErrorKind::NotANumber {
-                            keyword: keyword.to_owned(),
-                            value: word.text.clone(),
-                            expected,
-                        },
-                    )
-                })?;
+                let (micros, word) = values::seconds(statement, expected)?;
                 self.advert_int = Some((micros, word.clone()));
             }
             "nopreempt" => {
@@ -282,18 +271,7 @@ impl Draft {
             }
             "preempt_delay" => {
                 let expected = "seconds from 0 to 1000, such as 30 or 4.5";
-                let word = values::single(statement, expected)?;
-                let micros = values::micros(&word.text).ok_or_else(|| {
-                    Fault::keyword(
-                        word.pos,
-                        keyword,
-                        KeepalivedErrorKind::NotANumber {
-                            keyword: keyword.to_owned(),
-                            value: word.text.clone(),
-                            expected,
-                        },
-                    )
-                })?;
+                let (micros, word) = values::seconds(statement, expected)?;
                 if micros > 1_000_000_000 {
                     return Err(Fault::keyword(
                         word.pos,

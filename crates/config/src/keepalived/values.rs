@@ -119,9 +119,30 @@ pub(crate) fn integer(
     }
 }
 
+/// The statement's only value as a decimal number of seconds, in microseconds, with the word
+/// it was read from.
+pub(crate) fn seconds<'a>(
+    statement: &'a Statement,
+    expected: &'static str,
+) -> Result<(u64, &'a Word), Fault> {
+    let word = single(statement, expected)?;
+    let micros = micros(&word.text).ok_or_else(|| {
+        word_fault(
+            statement,
+            word,
+            KeepalivedErrorKind::NotANumber {
+                keyword: statement.keyword.text.clone(),
+                value: word.text.clone(),
+                expected,
+            },
+        )
+    })?;
+    Ok((micros, word))
+}
+
 /// A decimal number of seconds such as `3`, `0.25` or `1.000`, in microseconds; `None` when it
 /// is not written that way (or is absurdly large).
-pub(crate) fn micros(text: &str) -> Option<u64> {
+fn micros(text: &str) -> Option<u64> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
     if whole.is_empty() || whole.len() > 9 || !digits(whole) || !digits(fraction) {
