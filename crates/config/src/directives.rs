@@ -10,6 +10,7 @@
 use rampart_placement::{Distribution, HashKind, HashTag};
 
 use crate::error::{ConfigErrorKind, Fault, Pos};
+use crate::limits::{LimitSettings, parse_size};
 use crate::model::{Listen, SentinelAddr, Server};
 use crate::quirks::{AtoiError, nc_atoi};
 use crate::secret::Password;
@@ -51,9 +52,10 @@ impl Directive {
 
 const NUMBER: &str = "a number (decimal digits)";
 const BOOL: &str = "true or false";
+const SIZE: &str = "a size in bytes: decimal digits with an optional unit k, kb, m, mb, g or gb";
 
 /// Every directive, nutcracker 0.5.0's in its own order, then rampart's.
-static DIRECTIVES: [Directive; 20] = [
+static DIRECTIVES: [Directive; 28] = [
     Directive {
         name: "listen",
         expected: "\"host:port\" or \"/path/to/socket [permissions]\"",
@@ -140,7 +142,7 @@ static DIRECTIVES: [Directive; 20] = [
         name: "client_connections",
         expected: NUMBER,
         shape: Shape::Nutcracker,
-        apply: |pool, this, value| number(&mut pool.client_connections, this.name, value),
+        apply: |pool, this, value| number(&mut pool.limits.client_connections, this.name, value),
     },
     Directive {
         name: "redis",
@@ -230,6 +232,54 @@ static DIRECTIVES: [Directive; 20] = [
         expected: BOOL,
         shape: Shape::Nutcracker,
         apply: |pool, this, value| boolean(&mut pool.replica_reads, this.name, value),
+    },
+    Directive {
+        name: "client_max_request_bytes",
+        expected: SIZE,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| size(&mut pool.limits.max_request_bytes, this.name, value),
+    },
+    Directive {
+        name: "client_max_request_args",
+        expected: NUMBER,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.limits.max_request_args, this.name, value),
+    },
+    Directive {
+        name: "client_max_pipeline",
+        expected: NUMBER,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.limits.max_pipeline, this.name, value),
+    },
+    Directive {
+        name: "client_max_pending_bytes",
+        expected: SIZE,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| size(&mut pool.limits.max_pending_bytes, this.name, value),
+    },
+    Directive {
+        name: "client_output_limit",
+        expected: SIZE,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| size(&mut pool.limits.output_limit, this.name, value),
+    },
+    Directive {
+        name: "client_output_soft_limit",
+        expected: SIZE,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| size(&mut pool.limits.output_soft_limit, this.name, value),
+    },
+    Directive {
+        name: "client_output_soft_seconds",
+        expected: "a time in seconds (decimal digits)",
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.limits.output_soft_seconds, this.name, value),
+    },
+    Directive {
+        name: "client_idle_timeout",
+        expected: "a time in seconds (decimal digits; 0 never closes an idle client)",
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.limits.idle_timeout, this.name, value),
     },
     Directive {
         name: "sentinels",
@@ -323,8 +373,6 @@ pub(crate) struct PoolBuilder {
     pub distribution: Option<Setting<Distribution>>,
     pub timeout: Option<Setting<u32>>,
     pub backlog: Option<Setting<u32>>,
-    /// Parsed and checked, then ignored, as nutcracker 0.5.0 does.
-    pub client_connections: Option<Setting<u32>>,
     pub redis: Option<Setting<bool>>,
     pub tcpkeepalive: Option<Setting<bool>>,
     pub redis_auth: Option<Setting<Password>>,
@@ -338,6 +386,8 @@ pub(crate) struct PoolBuilder {
     pub failover_wait_ms: Option<Setting<u32>>,
     /// rampart extension: read-only commands may go to a replica while the master is down.
     pub replica_reads: Option<Setting<bool>>,
+    /// rampart's per-client limits, `client_connections` included.
+    pub limits: LimitSettings,
     /// In config order.
     pub servers: Vec<Setting<Server>>,
     pub sentinels: Vec<SentinelAddr>,
@@ -356,7 +406,6 @@ impl PoolBuilder {
             distribution: None,
             timeout: None,
             backlog: None,
-            client_connections: None,
             redis: None,
             tcpkeepalive: None,
             redis_auth: None,
@@ -368,6 +417,7 @@ impl PoolBuilder {
             server_failure_limit: None,
             failover_wait_ms: None,
             replica_reads: None,
+            limits: LimitSettings::default(),
             servers: Vec::new(),
             sentinels: Vec::new(),
             lists: Vec::new(),
@@ -448,6 +498,21 @@ fn number(slot: &mut Option<Setting<u32>>, directive: &str, value: Value<'_>) ->
             },
         };
         fault(value, directive, kind)
+    })?;
+    set(slot, directive, value, parsed)
+}
+
+fn size(slot: &mut Option<Setting<u64>>, directive: &str, value: Value<'_>) -> Result<(), Fault> {
+    claim(slot, directive, value)?;
+    let parsed = parse_size(value.text).ok_or_else(|| {
+        fault(
+            value,
+            directive,
+            ConfigErrorKind::NotASize {
+                directive: directive.to_owned(),
+                value: value.text.to_owned(),
+            },
+        )
     })?;
     set(slot, directive, value, parsed)
 }

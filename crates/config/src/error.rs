@@ -224,6 +224,18 @@ pub enum ConfigErrorKind {
     )]
     NotABool { directive: String, value: String },
     #[error(
+        "directive {directive:?} has the value {value:?}, which is not a size; expected decimal \
+         digits with an optional unit k, kb, m, mb, g or gb (such as 64mb)"
+    )]
+    NotASize { directive: String, value: String },
+    #[error("directive {directive:?} cannot be 0; it must let at least one request through")]
+    ZeroLimit { directive: String },
+    #[error(
+        "directive \"client_output_soft_limit\" ({soft} bytes) is above \"client_output_limit\" \
+         ({hard} bytes), so it would never apply; lower it or raise the hard limit"
+    )]
+    SoftLimitAboveHardLimit { soft: u64, hard: u64 },
+    #[error(
         "directive \"hash\" has the value {value:?}, which is not a valid hash; expected one of \
          {}",
         hash_names()

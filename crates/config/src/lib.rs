@@ -2,7 +2,7 @@
 //! (accepting what it accepts, rejecting what it rejects), reports every rejection with the
 //! file, line, column, directive and what was expected, and produces an immutable, validated
 //! [`Config`] with nutcracker's defaults and ordering. It also reads rampart's additive pool
-//! directives (so far `sentinels:`). No I/O beyond reading the file: listen hosts are resolved
+//! directives (`sentinels:` and the per-client limits of `limits`). No I/O beyond reading the file: listen hosts are resolved
 //! by the binary.
 //!
 //! The path of a file through the crate: `source` decodes the text (with `compat` bridging
@@ -20,6 +20,7 @@ mod compat;
 mod directives;
 mod error;
 pub mod keepalived;
+mod limits;
 mod listen;
 mod model;
 mod quirks;
@@ -33,6 +34,7 @@ mod walk;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrorKind};
+pub use limits::ClientLimits;
 pub use model::{Config, Listen, Pool, SentinelAddr, Server, ServerAddress};
 pub use secret::Password;
 

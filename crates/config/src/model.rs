@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use rampart_placement::{Distribution, HashKind, HashTag, Node, Placement};
 
+use crate::limits::ClientLimits;
 use crate::secret::Password;
 
 /// A whole nutcracker.yml.
@@ -64,6 +65,9 @@ pub struct Pool {
     pub replica_reads: bool,
     /// rampart extension: the Redis Sentinels that watch this pool's shards, in config order.
     pub sentinels: Vec<SentinelAddr>,
+    /// What one client may make the proxy hold (`client_connections` and rampart's
+    /// `client_*` limits).
+    pub limits: ClientLimits,
 }
 
 /// Where a pool accepts clients. Hosts are kept as written: resolving them is the binary's job.

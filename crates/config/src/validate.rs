@@ -81,6 +81,7 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             ConfigErrorKind::NoServers { pool: builder.name },
         ));
     }
+    let limits = builder.limits.build()?;
     let mut servers = builder.servers;
     servers.sort_by(|a, b| nc_compare(a.value.name.as_bytes(), b.value.name.as_bytes()));
     if let Some((first, second)) = adjacent_equal(&servers, |s| s.value.name.as_bytes()) {
@@ -127,6 +128,7 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
         )),
         replica_reads: value_or(&builder.replica_reads, false),
         sentinels: builder.sentinels,
+        limits,
     };
     Ok(Checked {
         pool,

@@ -1,12 +1,12 @@
 //! Every rule of nutcracker 0.5.0's configuration, through the public API: defaults, each
 //! directive's values and errors, servers and node names, listen, pool-wide and file-wide
-//! checks, ordering, YAML structure, and rampart's `sentinels:` extension.
+//! checks, ordering, YAML structure, and rampart's `sentinels:` and client-limit extensions.
 
 use std::path::{Path, PathBuf};
 
 use rampart_config::{
-    Config, ConfigError, ConfigErrorKind, Listen, Password, SentinelAddr, ServerAddress, load,
-    parse,
+    ClientLimits, Config, ConfigError, ConfigErrorKind, Listen, Password, SentinelAddr,
+    ServerAddress, load, parse,
 };
 use rampart_placement::{Distribution, HashKind, HashTag};
 
@@ -910,6 +910,111 @@ fn replica_reads_extension() {
     assert_eq!(
         error.kind,
         ConfigErrorKind::ReplicaReadsWithoutSentinels { pool: "p".into() }
+    );
+}
+
+#[test]
+fn client_limits_have_safe_defaults() {
+    let limits = ok(&pool("")).pools[0].limits;
+    assert_eq!(limits, ClientLimits::default());
+    assert_eq!(
+        limits.max_clients, None,
+        "unlimited, as nutcracker documents"
+    );
+    assert_eq!(
+        limits.max_request_bytes,
+        512 * 1024 * 1024,
+        "proto-max-bulk-len"
+    );
+    assert_eq!(limits.max_request_args, 1024 * 1024);
+    assert_eq!(limits.max_pipeline, 4096);
+    assert_eq!(limits.output_limit, Some(1024 * 1024 * 1024));
+    assert_eq!(limits.idle_timeout_seconds, None, "as Redis's timeout 0");
+}
+
+#[test]
+fn client_limits_are_read_with_redis_sizes() {
+    let config = ok(&pool(concat!(
+        "  client_connections: 100\n",
+        "  client_max_request_bytes: 1mb\n",
+        "  client_max_request_args: 64\n",
+        "  client_max_pipeline: 16\n",
+        "  client_max_pending_bytes: 64kb\n",
+        "  client_output_limit: 8m\n",
+        "  client_output_soft_limit: 0\n",
+        "  client_output_soft_seconds: 5\n",
+        "  client_idle_timeout: 300\n",
+    )));
+    let limits = config.pools[0].limits;
+    assert_eq!(limits.max_clients, Some(100));
+    assert_eq!(limits.max_request_bytes, 1024 * 1024);
+    assert_eq!(limits.max_request_args, 64);
+    assert_eq!(limits.max_pipeline, 16);
+    assert_eq!(limits.max_pending_bytes, 64 * 1024);
+    assert_eq!(limits.output_limit, Some(8_000_000));
+    assert_eq!(limits.output_soft_limit, None, "0 turns it off");
+    assert_eq!(limits.output_soft_seconds, 5);
+    assert_eq!(limits.idle_timeout_seconds, Some(300));
+    let unlimited = ok(&pool(
+        "  client_connections: 0
+  client_output_limit: 0
+",
+    ));
+    assert_eq!(unlimited.pools[0].limits.max_clients, None);
+    assert_eq!(unlimited.pools[0].limits.output_limit, None);
+    let low_hard = ok(&pool("  client_output_limit: 1mb\n")).pools[0].limits;
+    assert_eq!(
+        low_hard.output_soft_limit,
+        Some(1024 * 1024),
+        "an unset soft limit never exceeds the hard one"
+    );
+}
+
+#[test]
+fn client_limit_errors_name_the_directive_and_line() {
+    let error = err(&pool(
+        "  client_max_request_bytes: 12 mb
+",
+    ));
+    assert!(
+        matches!(error.kind, ConfigErrorKind::NotASize { .. }),
+        "{error}"
+    );
+    assert_eq!(error.directive.as_deref(), Some("client_max_request_bytes"));
+    assert!(
+        error.to_string().starts_with(
+            "conf/test.yml:3:29: directive \"client_max_request_bytes\" has the value \"12 mb\""
+        ),
+        "{error}"
+    );
+    let error = err(&pool(
+        "  client_max_pipeline: 0
+",
+    ));
+    assert_eq!(
+        error.kind,
+        ConfigErrorKind::ZeroLimit {
+            directive: "client_max_pipeline".into()
+        }
+    );
+    assert_eq!(at(&error).0, 3);
+    let error = err(&pool(
+        "  client_output_limit: 1mb
+  client_output_soft_limit: 2mb
+",
+    ));
+    assert!(
+        matches!(error.kind, ConfigErrorKind::SoftLimitAboveHardLimit { .. }),
+        "{error}"
+    );
+    assert_eq!(at(&error).0, 4);
+    let error = err(&pool(
+        "  client_idle_timeout: -1
+",
+    ));
+    assert!(
+        matches!(error.kind, ConfigErrorKind::NotANumber { .. }),
+        "{error}"
     );
 }
 
