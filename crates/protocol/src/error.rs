@@ -15,13 +15,18 @@ use crate::reply_type::ReplyType;
 /// should be closed (after replying with the error, for a client).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// A request's `*<count>` is not a number or exceeds [`crate::MAX_MULTIBULK_LEN`].
+    /// A request's `*<count>` is not a number.
     #[error("Protocol error: invalid multibulk length")]
     InvalidMultibulkLength,
-    /// A `$<len>` is not a number, is negative in a request, or exceeds
-    /// [`crate::MAX_BULK_LEN`] in a request.
+    /// A `$<len>` is not a number, or is negative in a request.
     #[error("Protocol error: invalid bulk length")]
     InvalidBulkLength,
+    /// A request's `*<count>` is above the parser's limit ([`crate::RequestLimits`]).
+    #[error("Protocol error: a request of {count} arguments is over the limit of {limit}")]
+    TooManyArguments { count: usize, limit: usize },
+    /// A request's `$<len>` is above the parser's limit ([`crate::RequestLimits`]).
+    #[error("Protocol error: an argument of {len} bytes is over the limit of {limit} bytes")]
+    ArgumentTooLong { len: usize, limit: usize },
     /// An element of a request array does not start with `$`.
     #[error("Protocol error: expected '$', got '{}'", EscapedByte(*.0))]
     ExpectedBulk(u8),

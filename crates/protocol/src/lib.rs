@@ -54,7 +54,8 @@ pub use error::ProtocolError;
 pub use inspect::{Elements, elements, error_code, is_ok_status, parse_integer_reply};
 pub use reply::{ReplyFrame, ReplyParser, ReplyType};
 pub use request::{
-    Args, MAX_BULK_LEN, MAX_INLINE_LEN, MAX_MULTIBULK_LEN, RequestFrame, RequestParser,
+    Args, MAX_BULK_LEN, MAX_INLINE_LEN, MAX_MULTIBULK_LEN, RequestFrame, RequestLimits,
+    RequestParser,
 };
 
 /// The RESP version spoken on a connection.

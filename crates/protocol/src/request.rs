@@ -56,6 +56,25 @@ enum State {
     BulkBody { remaining: usize, len: usize },
 }
 
+/// The largest request a parser accepts: its argument count and the length of each argument.
+/// Requests beyond them are protocol errors, found from their headers, before their bytes
+/// are buffered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_args: usize,
+    pub max_arg_bytes: usize,
+}
+
+impl Default for RequestLimits {
+    /// Redis's own limits.
+    fn default() -> RequestLimits {
+        RequestLimits {
+            max_args: MAX_MULTIBULK_LEN,
+            max_arg_bytes: MAX_BULK_LEN,
+        }
+    }
+}
+
 /// A resumable, reusable framer of client requests.
 ///
 /// Call [`parse`](Self::parse) with a buffer that starts at the first unconsumed byte. When it
@@ -71,12 +90,21 @@ pub struct RequestParser {
     args: Vec<Range<usize>>,
     state: State,
     pos: usize,
+    limits: RequestLimits,
 }
 
 impl RequestParser {
-    /// Creates a parser waiting for the first byte of a request.
+    /// Creates a parser with Redis's limits, waiting for the first byte of a request.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Creates a parser that refuses requests beyond `limits`.
+    pub fn with_limits(limits: RequestLimits) -> Self {
+        RequestParser {
+            limits,
+            ..Self::default()
+        }
     }
 
     /// Frames the request at the start of `buf`.
@@ -132,10 +160,13 @@ impl RequestParser {
                                 inline: false,
                             }));
                         }
-                        let remaining = usize::try_from(count)
-                            .ok()
-                            .filter(|&count| count <= MAX_MULTIBULK_LEN)
-                            .ok_or(error)?;
+                        let remaining = usize::try_from(count).map_err(|_| error)?;
+                        if remaining > self.limits.max_args {
+                            return Err(ProtocolError::TooManyArguments {
+                                count: remaining,
+                                limit: self.limits.max_args,
+                            });
+                        }
                         self.bulk_strings(buf, next, remaining, None)
                     }
                     Some(_) => self.inline(buf, 0),
@@ -174,10 +205,14 @@ impl RequestParser {
                         return Ok(self.wait(pos, State::BulkHeader { remaining }));
                     };
                     pos = next;
-                    usize::try_from(len)
-                        .ok()
-                        .filter(|&len| len <= MAX_BULK_LEN)
-                        .ok_or(error)?
+                    let len = usize::try_from(len).map_err(|_| error)?;
+                    if len > self.limits.max_arg_bytes {
+                        return Err(ProtocolError::ArgumentTooLong {
+                            len,
+                            limit: self.limits.max_arg_bytes,
+                        });
+                    }
+                    len
                 }
             };
             let end = pos.checked_add(len).ok_or(error)?;
@@ -664,7 +699,6 @@ mod tests {
             b"*+1\r\n",
             b"*-0\r\n",
             b"* 1\r\n",
-            b"*1048577\r\n",
             b"*9223372036854775808\r\n",
             b"*123456789012345678901234567890",
             b"*1\n$4\r\nPING\r\n",
@@ -688,7 +722,6 @@ mod tests {
             b"*1\r\n$\r\n",
             b"*1\r\n$3a\r\n",
             b"*1\r\n$03\r\n",
-            b"*1\r\n$536870913\r\n",
             b"*1\r\n$99999999999999999999\r\n",
             b"*1\r\n$123456789012345678901234567890",
         ] {
@@ -700,6 +733,42 @@ mod tests {
         }
         let outcome = split_invariant(b"*1\r\n$536870912\r\n");
         assert_eq!(outcome, (vec![], None));
+    }
+
+    #[test]
+    fn limits_refuse_from_the_headers() {
+        assert_eq!(
+            error_of(b"*1048577\r\n"),
+            ProtocolError::TooManyArguments {
+                count: 1_048_577,
+                limit: MAX_MULTIBULK_LEN
+            }
+        );
+        assert_eq!(
+            error_of(b"*1\r\n$536870913\r\n"),
+            ProtocolError::ArgumentTooLong {
+                len: 536_870_913,
+                limit: MAX_BULK_LEN
+            }
+        );
+        let mut parser = RequestParser::with_limits(RequestLimits {
+            max_args: 2,
+            max_arg_bytes: 3,
+        });
+        let frame = parser.parse(b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
+        assert!(matches!(frame, Ok(Some(_))));
+        assert_eq!(
+            parser.parse(b"*3\r\n").err(),
+            Some(ProtocolError::TooManyArguments { count: 3, limit: 2 })
+        );
+        assert_eq!(
+            parser.parse(b"*1\r\n$4\r\n").err(),
+            Some(ProtocolError::ArgumentTooLong { len: 4, limit: 3 })
+        );
+        assert_eq!(
+            ProtocolError::TooManyArguments { count: 3, limit: 2 }.to_string(),
+            "Protocol error: a request of 3 arguments is over the limit of 2"
+        );
     }
 
     #[test]
