@@ -36,7 +36,7 @@ pub use args::Arguments;
 pub use command::{Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg};
 pub use error::{CommandError, NumKeysProblem};
 pub use keys::Keys;
-pub use lookup::{commands, lookup, resolve};
+pub use lookup::{commands, is_http, lookup, resolve};
 
 /// The key by which a [`Kind::Forward`] command without keys is routed (LOLWUT, TIME,
 /// `EVAL script 0`, OBJECT HELP...), so such requests go to one fixed shard. Nutcracker routes

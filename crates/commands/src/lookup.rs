@@ -1,5 +1,6 @@
 //! Finding a request's command: [`lookup`] by name, [`resolve`] for a whole request (name,
-//! subcommand, support, arity), and [`commands`] for the whole table.
+//! subcommand, support, arity), and [`commands`] for the whole table; [`is_http`] spots the
+//! HTTP request lines and headers that redis-server refuses as a cross-protocol attack.
 //!
 //! Names match ASCII case-insensitively without copying. Top-level names are found through the
 //! hash table of `name_table`; subcommand tables are small and sorted by lower-case name, and
@@ -18,6 +19,14 @@ use crate::table::COMMANDS;
 #[must_use]
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     name_table::find(name)
+}
+
+/// Whether a request's name is an HTTP method or header that redis-server treats as a
+/// cross-protocol attack (`POST` and `Host:`, ASCII case-insensitive): a web page or a
+/// server-side request forgery aimed at the port would otherwise run the commands in its body.
+#[must_use]
+pub fn is_http(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
 }
 
 /// Every top-level command, sorted by name; subcommands hang off their container.
@@ -67,7 +76,7 @@ pub fn resolve(args: &dyn Arguments) -> Result<&'static Command, CommandError<'_
 
 #[cfg(test)]
 mod tests {
-    use super::{lookup, resolve};
+    use super::{is_http, lookup, resolve};
     use crate::command::compare_ignoring_case;
     use crate::table::COMMANDS;
     use crate::{Command, CommandError, Kind, LocalCommand};
@@ -152,6 +161,16 @@ mod tests {
         }
         for sub in COMMANDS.iter().flat_map(|command| command.subcommands) {
             assert_eq!(lookup(sub.name.as_bytes()), None, "{}", sub.name);
+        }
+    }
+
+    #[test]
+    fn http_request_lines_and_host_headers_are_spotted() {
+        for name in [&b"POST"[..], b"post", b"Host:", b"HOST:"] {
+            assert!(is_http(name), "{name:?}");
+        }
+        for name in [&b"GET"[..], b"host", b"posts", b"PUT"] {
+            assert!(!is_http(name), "{name:?}");
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::thread;
 use std::time::Instant;
 
@@ -128,6 +129,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         workers,
         started: Instant::now(),
         mbuf_size: args.mbuf_size as usize,
+        client_counts: config.pools.iter().map(|_| AtomicUsize::new(0)).collect(),
     });
     if let Err(error) =
         admin::server::spawn(stats_listener, Arc::clone(&board), Arc::clone(&config))

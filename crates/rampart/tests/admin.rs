@@ -14,6 +14,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::admin::{get, status};
 use support::process::Rampart;
 use support::resp::{Client, bulk, call};
 use support::sentinel::RECOVERY_LIMIT;
@@ -37,24 +38,6 @@ for family in text_string_to_metric_families(text):
                     "labels": sample.labels, "value": sample.value})
 print(json.dumps(out))
 "#;
-
-/// One GET with HTTP/1.0 (the server closes after answering): status code and body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read the answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status code");
-    (code, body.to_string())
-}
 
 /// A sample of `/metrics`.
 #[derive(Debug)]
@@ -111,13 +94,6 @@ fn family_type<'s>(samples: &'s [Sample], family: &str) -> &'s str {
         .iter()
         .find(|sample| sample.family == family)
         .map_or("missing", |sample| sample.kind.as_str())
-}
-
-/// `/status` as JSON.
-fn status(port: u16) -> Value {
-    let (code, body) = get(port, "/status");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).expect("/status is JSON")
 }
 
 /// `rampart status` against `--admin 127.0.0.1:<port>`.

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use support::process::{Rampart, Redis, pool_yaml};
+use support::process::{Rampart, Redis, pool_yaml, vm_rss_kb};
 use support::resp::{Client, Reply, bulk, ok, pong};
 use support::stats::pool_counter;
 use support::{free_port, wait_until};
@@ -93,13 +93,7 @@ impl Proxy {
     }
 
     fn vm_rss_kb(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.proxy.pid()))
-            .expect("read the proxy's /proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
+        vm_rss_kb(self.proxy.pid())
     }
 }
 

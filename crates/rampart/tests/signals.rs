@@ -66,6 +66,14 @@ fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
 
     let mut conn = Client::open(port);
     assert_eq!(conn.call_str(&["SET", "sig:k", "v"]), ok());
+    // A connection whose replies have all been small gets a whole pipeline forwarded at once
+    // (a new one is paced until the size of its replies is known).
+    let warm_up = vec![cmd(&["GET", "sig:k"]); 200];
+    assert!(
+        conn.pipeline(&warm_up)
+            .iter()
+            .all(|reply| *reply == bulk("v"))
+    );
     // rampart may serve before its handlers exist (see `signals_right_after_start_are_handled`);
     // this test is about what the handlers do.
     wait_until("signal handlers installed", Duration::from_secs(5), || {
@@ -101,7 +109,7 @@ fn signals_are_logged_and_sigterm_drains_in_flight_replies() {
         wanted.push(bulk(n.to_string()));
     }
     let writer = conn.send_in_background(&commands);
-    let forwarded = 1 + commands.len() as u64;
+    let forwarded = 1 + warm_up.len() as u64 + commands.len() as u64;
     stat_reaching(
         || proxy.stats(),
         |stats| servers_sum(stats, "alpha", "requests"),

@@ -1,5 +1,6 @@
 //! The names and meanings of nutcracker's stats counters, in the order its stats JSON and
-//! `--describe-stats` list them. Counters are indexed by these enums everywhere.
+//! `--describe-stats` list them, and of rampart's client-limit counters (in the metrics and
+//! `/status`, not in nutcracker's JSON). Counters are indexed by these enums everywhere.
 
 /// Per-pool counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,49 @@ impl PoolStat {
             PoolStat::ServerEjects => "# times backend server was ejected",
             PoolStat::ForwardError => "# times we encountered a forwarding error",
             PoolStat::Fragments => "# fragments created from a multi-vector request",
+        }
+    }
+}
+
+/// Per-pool counts of the client limits enforced (rampart's own, see docs/limits.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitStat {
+    /// New clients refused: the pool had `client_connections` clients.
+    ClientsRefused,
+    /// Clients closed for a request over `client_max_request_bytes` or
+    /// `client_max_request_args`.
+    RequestsTooLarge,
+    /// Times reading from a client paused at `client_max_pipeline` or
+    /// `client_max_pending_bytes`, until its replies drained.
+    ReadsPaused,
+    /// Clients disconnected for unread replies over `client_output_limit`, or over
+    /// `client_output_soft_limit` for `client_output_soft_seconds`.
+    OutputLimitDisconnects,
+    /// Clients closed after `client_idle_timeout` seconds without a request.
+    IdleTimeouts,
+    /// Connections closed because they sent an HTTP request line or header (`POST`, `Host:`).
+    CrossProtocol,
+}
+
+impl LimitStat {
+    pub const COUNT: usize = 6;
+    pub const ALL: [LimitStat; LimitStat::COUNT] = [
+        LimitStat::ClientsRefused,
+        LimitStat::RequestsTooLarge,
+        LimitStat::ReadsPaused,
+        LimitStat::OutputLimitDisconnects,
+        LimitStat::IdleTimeouts,
+        LimitStat::CrossProtocol,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitStat::ClientsRefused => "clients_refused",
+            LimitStat::RequestsTooLarge => "requests_too_large",
+            LimitStat::ReadsPaused => "reads_paused",
+            LimitStat::OutputLimitDisconnects => "output_limit_disconnects",
+            LimitStat::IdleTimeouts => "idle_timeouts",
+            LimitStat::CrossProtocol => "cross_protocol",
         }
     }
 }

@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 use rampart_config::Config;
 use rampart_vrrp::State;
 
-use super::catalog::{PoolStat, ServerStat};
+use super::catalog::{LimitStat, PoolStat, ServerStat};
 use super::latency::Latency;
 use super::stats::{SentinelStat, StatsBoard, StatsTable};
 use crate::topology::Topology;
@@ -176,6 +176,21 @@ impl Scrape {
                     [("pool", pool.name.as_str())],
                     ConstGauge::new(counters.parked_clients),
                 )
+            }),
+        )?;
+        family(
+            encoder,
+            "client_limit",
+            "client limits enforced, by limit (see docs/limits.md)",
+            MetricType::Counter,
+            pools().flat_map(|(pool, counters)| {
+                LimitStat::ALL.into_iter().map(|stat| {
+                    let count = counters.limits.get(stat as usize).copied().unwrap_or(0);
+                    (
+                        [("pool", pool.name.as_str()), ("limit", stat.name())],
+                        ConstCounter::new(count),
+                    )
+                })
             }),
         )?;
         family(

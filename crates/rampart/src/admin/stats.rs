@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rampart_config::Config;
 
-use super::catalog::{PoolStat, ServerStat};
+use super::catalog::{LimitStat, PoolStat, ServerStat};
 use super::latency::Latency;
 use super::vrrp_status::{InstanceStatus, VrrpBoard, render_json_keys};
 
@@ -56,6 +56,8 @@ pub struct PoolCounters {
     pub parked_clients: u64,
     /// How long the pool's forwarded requests took (rampart's own; not in the stats JSON).
     pub latency: Latency,
+    /// Client limits enforced (rampart's own; not in the stats JSON).
+    pub limits: [u64; LimitStat::COUNT],
 }
 
 /// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
@@ -80,6 +82,7 @@ impl StatsTable {
                     sentinel: vec![[0; SentinelStat::COUNT]; pool.servers.len()],
                     parked_clients: 0,
                     latency: Latency::default(),
+                    limits: [0; LimitStat::COUNT],
                 })
                 .collect(),
             total_connections: 0,
@@ -97,6 +100,10 @@ impl StatsTable {
 
     pub fn parked_clients_mut(&mut self, pool: usize) -> &mut u64 {
         &mut self.pools[pool].parked_clients
+    }
+
+    pub fn limit_mut(&mut self, pool: usize, stat: LimitStat) -> &mut u64 {
+        &mut self.pools[pool].limits[stat as usize]
     }
 
     pub fn latency_mut(&mut self, pool: usize) -> &mut Latency {
@@ -122,6 +129,9 @@ impl StatsTable {
                 *a += b;
             }
             mine.parked_clients += theirs.parked_clients;
+            for (a, b) in mine.limits.iter_mut().zip(&theirs.limits) {
+                *a += b;
+            }
             mine.latency.accumulate(&theirs.latency);
             for (server, other_server) in mine.sentinel.iter_mut().zip(&theirs.sentinel) {
                 for (a, b) in server.iter_mut().zip(other_server) {

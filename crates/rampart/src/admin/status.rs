@@ -3,11 +3,13 @@
 //! the ring or failing over, its traffic so far), the VRRP instances, the uptime and the
 //! version. The admin endpoint writes it; `rampart status` reads it back with the same types.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use rampart_config::Config;
 
-use super::catalog::{PoolStat, ServerStat};
+use super::catalog::{LimitStat, PoolStat, ServerStat};
 use super::stats::StatsBoard;
 use crate::topology::Topology;
 
@@ -29,6 +31,9 @@ pub struct PoolStatus {
     pub parked_clients: u64,
     /// Requests answered with an error because no server could serve them.
     pub forward_errors: u64,
+    /// How often each client limit was enforced, by its counter name (docs/limits.md).
+    #[serde(default)]
+    pub limits: BTreeMap<String, u64>,
     pub shards: Vec<ShardStatus>,
 }
 
@@ -109,6 +114,13 @@ pub fn collect(config: &Config, topology: &Topology, board: &StatsBoard) -> Stat
                 client_connections: pool_stat(PoolStat::ClientConnections),
                 parked_clients: counters.parked_clients,
                 forward_errors: pool_stat(PoolStat::ForwardError),
+                limits: LimitStat::ALL
+                    .into_iter()
+                    .map(|stat| {
+                        let count = counters.limits.get(stat as usize).copied().unwrap_or(0);
+                        (stat.name().to_string(), count)
+                    })
+                    .collect(),
                 shards,
             }
         })

@@ -260,6 +260,7 @@ mod tests {
                     client_connections: 1,
                     parked_clients: 0,
                     forward_errors: 0,
+                    limits: Default::default(),
                     shards: vec![ShardStatus {
                         name: "clusterA".into(),
                         configured: "127.0.0.1:7000".into(),

@@ -4,6 +4,8 @@
 
 use std::rc::Rc;
 
+use tokio::time::Instant;
+
 use super::local::ConnectionState;
 use super::pool::WorkerPool;
 use super::stream::IdleSocket;
@@ -12,4 +14,6 @@ pub struct IdleClient {
     pub socket: IdleSocket,
     pub pool: Rc<WorkerPool>,
     pub state: ConnectionState,
+    /// When the client last sent a request (or connected), for `client_idle_timeout`.
+    pub active_at: Instant,
 }

@@ -27,6 +27,7 @@ pub mod worker;
 pub mod worker_stats;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use rampart_config::{Config, Listen};
@@ -46,6 +47,8 @@ pub struct Shared {
     pub started: Instant,
     /// Read buffer growth step, from `-m`.
     pub mbuf_size: usize,
+    /// Clients connected to each pool, over every worker (for `client_connections`).
+    pub client_counts: Vec<AtomicUsize>,
 }
 
 /// A start-up failure, with what failed and why.

@@ -3,7 +3,8 @@
 //! in the worker's own epoll set, with no task and no runtime registration. When it sends a
 //! request (or hangs up) it gets a session again. A parked client costs about 64 bytes of
 //! proxy memory instead of a session's kilobyte and a half, which is what lets a worker hold
-//! tens of thousands of idle pooled connections cheaply.
+//! tens of thousands of idle pooled connections cheaply. A client parked for longer than its
+//! pool's `client_idle_timeout` is closed here.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -13,13 +14,16 @@ use rustix::event::epoll;
 use slab::Slab;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
+use tokio::time::{Duration, Instant};
 
 use super::client::IdleClient;
 use super::stream::watch_fd;
-use crate::admin::catalog::PoolStat;
+use crate::admin::catalog::{LimitStat, PoolStat};
 
 /// Ready parked clients taken from the epoll set per call.
 const EVENTS_PER_WAIT: usize = 64;
+/// How often parked clients are checked against their pool's `client_idle_timeout`.
+const IDLE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 
 /// The worker's parked clients, in an epoll set of their own that the runtime watches as one
 /// file descriptor.
@@ -79,6 +83,8 @@ impl ParkingLot {
             flags: epoll::EventFlags::empty(),
             data: epoll::EventData::new_u64(0),
         }; EVENTS_PER_WAIT];
+        let mut idle_check = tokio::time::interval(IDLE_CHECK_PERIOD);
+        idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let mut guard = tokio::select! {
                 guard = self.ready.readable() => match guard {
@@ -88,6 +94,10 @@ impl ParkingLot {
                         break;
                     }
                 },
+                _ = idle_check.tick() => {
+                    self.close_idle(Instant::now());
+                    continue;
+                }
                 _ = stopping.changed() => break,
             };
             let count = match epoll::wait(self.ready.get_ref(), &mut events[..], Some(&ZERO)) {
@@ -112,6 +122,38 @@ impl ParkingLot {
         for (_, client) in parked {
             client.pool.client_parked(false);
             client.pool.client_closed(PoolStat::ClientEof);
+        }
+    }
+
+    /// Closes the parked clients of pools with `client_idle_timeout` that have sent nothing
+    /// for that long, as Redis's `timeout` does: without a reply.
+    fn close_idle(&self, now: Instant) {
+        let expired: Vec<usize> = self
+            .parked
+            .borrow()
+            .iter()
+            .filter(|(_, client)| {
+                client
+                    .pool
+                    .limits()
+                    .idle_timeout_seconds
+                    .is_some_and(|seconds| {
+                        now.duration_since(client.active_at)
+                            >= Duration::from_secs(u64::from(seconds))
+                    })
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in expired {
+            if let Some(client) = self.unpark(key) {
+                tracing::info!(
+                    "client {} of pool '{}' closed: idle for client_idle_timeout",
+                    client.state.id,
+                    client.pool.pool().name
+                );
+                client.pool.limit_enforced(LimitStat::IdleTimeouts);
+                client.pool.client_closed(PoolStat::ClientEof);
+            }
         }
     }
 

@@ -5,8 +5,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use rampart_config::{Pool, ServerAddress};
+use rampart_config::{ClientLimits, Pool, ServerAddress};
 use rampart_protocol::Protocol;
 
 use super::Shared;
@@ -15,7 +16,7 @@ use super::links::ServerLinks;
 use super::ring::Ring;
 use super::shard::Shard;
 use super::worker_stats::WorkerStats;
-use crate::admin::catalog::{PoolStat, ServerStat};
+use crate::admin::catalog::{LimitStat, PoolStat, ServerStat};
 use crate::admin::stats::StatsTable;
 
 pub struct WorkerPool {
@@ -148,13 +149,40 @@ impl WorkerPool {
         self.links.get(server)?.replica_for_read(protocol)
     }
 
-    pub fn client_opened(&self) {
+    /// What one client may make the proxy hold.
+    pub fn limits(&self) -> &ClientLimits {
+        &self.pool().limits
+    }
+
+    /// Counts a new client in, unless the pool already has `client_connections` clients:
+    /// then it counts the refusal and returns false.
+    pub fn admit_client(&self) -> bool {
+        let Some(count) = self.shared.client_counts.get(self.index) else {
+            return false;
+        };
+        let before = count.fetch_add(1, Ordering::Relaxed);
+        if let Some(max) = self.limits().max_clients
+            && before >= max as usize
+        {
+            count.fetch_sub(1, Ordering::Relaxed);
+            self.limit_enforced(LimitStat::ClientsRefused);
+            return false;
+        }
         self.stats.client_opened(self.index);
+        true
     }
 
     /// A client left: `how` is `client_eof` or `client_err`.
     pub fn client_closed(&self, how: PoolStat) {
+        if let Some(count) = self.shared.client_counts.get(self.index) {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
         self.stats.client_closed(self.index, how);
+    }
+
+    /// A client limit was enforced.
+    pub fn limit_enforced(&self, limit: LimitStat) {
+        self.stats.limit_enforced(self.index, limit);
     }
 
     /// A client of this pool was parked (`true`) or left the parking lot (`false`).

@@ -3,6 +3,13 @@
 //! head is ready. Fragmented requests merge in their slot once every fragment has answered.
 //! While its session waits to read, the backend that answers a client's last outstanding
 //! request writes the replies to the client itself, sparing the session a wake-up.
+//!
+//! The queue also counts what the client makes the proxy hold: the bytes of its requests still
+//! waiting for replies, of the replies it has not read, and of the replies still to come,
+//! estimated from the largest of its recent replies (the server builds a reply in its own
+//! memory before the proxy reads it, so a pipeline of large GETs must be paced before it is
+//! sent). It notes when the unread replies pass the pool's output limits, for the session to
+//! disconnect the client.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,6 +18,7 @@ use std::rc::Rc;
 
 use super::notify::LocalNotify;
 use bytes::{Buf, Bytes};
+use tokio::time::Instant;
 
 use super::merge::Merging;
 use super::stream::{Stream, write_gathered};
@@ -19,13 +27,35 @@ use super::stream::{Stream, write_gathered};
 const MAX_SPARE_MERGES: usize = 16;
 
 /// A slot in the reply order.
-pub enum Slot {
+enum Slot {
     /// Sent to a backend; no reply yet.
-    Waiting,
+    Waiting { request_bytes: usize },
     /// The reply, ready to write.
     Ready(Bytes),
-    /// Fragments of a split request, some still out.
-    Merging(Box<Merging>),
+    /// Fragments of a split request, some still out; `held_bytes` of their replies are in.
+    Merging {
+        merging: Box<Merging>,
+        request_bytes: usize,
+        held_bytes: usize,
+    },
+}
+
+/// Unread reply bytes at which a client is disconnected (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputLimits {
+    /// At once.
+    pub hard: Option<usize>,
+    /// Once held above it for the pool's `client_output_soft_seconds`.
+    pub soft: Option<usize>,
+}
+
+/// Where a client's unread replies stand against its output limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputState {
+    Within,
+    /// Above the soft limit since this instant.
+    AboveSoft(Instant),
+    AboveHard,
 }
 
 struct Queue {
@@ -36,6 +66,36 @@ struct Queue {
     closed: bool,
     /// Slots still waiting for their reply (not `Ready`).
     unanswered: usize,
+    /// Bytes of the requests still waiting for their replies.
+    request_bytes: usize,
+    /// Bytes of replies held for the client: ready to write, or fragments waiting to merge.
+    reply_bytes: usize,
+    /// What a reply still to come is expected to weigh: the largest recent reply, decaying by
+    /// a sixteenth with every smaller one.
+    reply_estimate: usize,
+    limits: OutputLimits,
+    output: OutputState,
+}
+
+impl Queue {
+    /// Reply bytes arrived (`added`) or were written or merged away (`removed`): updates the
+    /// count and where it stands against the limits. True when it just passed the hard limit.
+    fn account_replies(&mut self, added: usize, removed: usize) -> bool {
+        self.reply_bytes = (self.reply_bytes + added).saturating_sub(removed);
+        let bytes = self.reply_bytes;
+        let was_above_hard = self.output == OutputState::AboveHard;
+        self.output = if self.limits.hard.is_some_and(|hard| bytes > hard) {
+            OutputState::AboveHard
+        } else if self.limits.soft.is_some_and(|soft| bytes > soft) {
+            match self.output {
+                OutputState::Within => OutputState::AboveSoft(Instant::now()),
+                held => held,
+            }
+        } else {
+            OutputState::Within
+        };
+        !was_above_hard && self.output == OutputState::AboveHard
+    }
 }
 
 /// Shared between a client session and the backends serving it (same thread).
@@ -48,7 +108,8 @@ pub struct ReplyQueue {
         reason = "the boxes are reused as they are by `Slot::Merging`"
     )]
     spare: RefCell<Vec<Box<Merging>>>,
-    /// Woken whenever the head may have become writable.
+    /// Woken whenever the head may have become writable, or the replies passed the hard
+    /// output limit.
     pub wake: LocalNotify,
     /// The client's socket, while its session lives.
     client: RefCell<Option<Rc<Stream>>>,
@@ -65,7 +126,9 @@ pub enum Part {
 }
 
 impl ReplyQueue {
-    pub fn new() -> ReplyQueue {
+    /// A queue whose replies still to come are first estimated at `first_reply_estimate` bytes
+    /// each, until replies arrive.
+    pub fn new(limits: OutputLimits, first_reply_estimate: usize) -> ReplyQueue {
         ReplyQueue {
             spare: RefCell::new(Vec::new()),
             queue: RefCell::new(Queue {
@@ -73,6 +136,11 @@ impl ReplyQueue {
                 first_seq: 0,
                 closed: false,
                 unanswered: 0,
+                request_bytes: 0,
+                reply_bytes: 0,
+                reply_estimate: first_reply_estimate,
+                limits,
+                output: OutputState::Within,
             }),
             wake: LocalNotify::default(),
             client: RefCell::new(None),
@@ -99,11 +167,40 @@ impl ReplyQueue {
             .unwrap_or_else(|| Box::new(Merging::new()))
     }
 
+    /// Appends a reply the proxy made itself and returns its sequence number.
+    pub fn push_ready(&self, reply: Bytes) -> u64 {
+        let passed_hard = self.queue.borrow_mut().account_replies(reply.len(), 0);
+        let seq = self.push(Slot::Ready(reply));
+        if passed_hard {
+            self.wake.notify();
+        }
+        seq
+    }
+
+    /// Appends a slot for a request of `request_bytes` sent whole to a backend.
+    pub fn push_waiting(&self, request_bytes: usize) -> u64 {
+        self.push(Slot::Waiting { request_bytes })
+    }
+
+    /// Appends a slot for a request split (or sent to every shard) as `merging` says, whose
+    /// fragments total `request_bytes`.
+    pub fn push_merging(&self, merging: Box<Merging>, request_bytes: usize) -> u64 {
+        self.push(Slot::Merging {
+            merging,
+            request_bytes,
+            held_bytes: 0,
+        })
+    }
+
     /// Appends a slot and returns its sequence number.
-    pub fn push(&self, slot: Slot) -> u64 {
+    fn push(&self, slot: Slot) -> u64 {
         let mut queue = self.queue.borrow_mut();
-        if !matches!(slot, Slot::Ready(_)) {
-            queue.unanswered += 1;
+        match &slot {
+            Slot::Ready(_) => {}
+            Slot::Waiting { request_bytes } | Slot::Merging { request_bytes, .. } => {
+                queue.unanswered += 1;
+                queue.request_bytes += request_bytes;
+            }
         }
         queue.slots.push_back(slot);
         let seq = queue.first_seq + queue.slots.len() as u64 - 1;
@@ -111,6 +208,24 @@ impl ReplyQueue {
             self.wake.notify();
         }
         seq
+    }
+
+    /// Bytes the client makes the proxy (and its servers) hold: its requests still waiting
+    /// for replies, its replies not yet written, and the estimated replies still to come.
+    pub fn pending_bytes(&self) -> usize {
+        let queue = self.queue.borrow();
+        let to_come = queue.unanswered.saturating_mul(queue.reply_estimate);
+        (queue.request_bytes + queue.reply_bytes).saturating_add(to_come)
+    }
+
+    /// Bytes of replies held for the client.
+    pub fn reply_bytes(&self) -> usize {
+        self.queue.borrow().reply_bytes
+    }
+
+    /// Where the client's unread replies stand against its output limits.
+    pub fn output_state(&self) -> OutputState {
+        self.queue.borrow().output
     }
 
     /// Requests taken since the client connected (the sequence number the next one gets).
@@ -142,44 +257,82 @@ impl ReplyQueue {
             return;
         }
         let index = (seq - queue.first_seq) as usize;
+        queue.reply_estimate = reply
+            .len()
+            .max(queue.reply_estimate - queue.reply_estimate / 16);
         let Some(slot) = queue.slots.get_mut(index) else {
             return;
         };
-        let answered = match (part, &mut *slot) {
-            (Part::Fragment(fragment), Slot::Merging(merging)) => {
-                match merging.complete(fragment, reply) {
-                    Some(merged) => {
-                        if let Slot::Merging(mut done) =
-                            std::mem::replace(slot, Slot::Ready(merged))
-                        {
-                            let mut spare = self.spare.borrow_mut();
-                            if spare.len() < MAX_SPARE_MERGES {
-                                done.clear();
-                                spare.push(done);
-                            }
-                        }
-                        true
+        let arrived = reply.len();
+        // Whether the slot is answered, its request's bytes, and the reply bytes it now holds
+        // more and no longer holds.
+        let (answered, request_bytes, added, removed) = match (part, &mut *slot) {
+            (
+                Part::Fragment(fragment),
+                Slot::Merging {
+                    merging,
+                    request_bytes,
+                    held_bytes,
+                },
+            ) => match merging.complete(fragment, reply) {
+                Some(merged) => {
+                    let (request_bytes, held_bytes) = (*request_bytes, *held_bytes);
+                    let merged_len = merged.len();
+                    if let Slot::Merging { merging, .. } =
+                        std::mem::replace(slot, Slot::Ready(merged))
+                    {
+                        self.keep_spare(merging);
                     }
-                    None => false,
+                    (true, request_bytes, merged_len, held_bytes)
                 }
-            }
-            (_, Slot::Waiting) | (Part::Whole, Slot::Merging(_)) => {
+                None => {
+                    *held_bytes += arrived;
+                    (false, 0, arrived, 0)
+                }
+            },
+            (_, Slot::Waiting { request_bytes }) => {
+                let request_bytes = *request_bytes;
                 *slot = Slot::Ready(reply);
-                true
+                (true, request_bytes, arrived, 0)
+            }
+            (
+                Part::Whole,
+                Slot::Merging {
+                    request_bytes,
+                    held_bytes,
+                    ..
+                },
+            ) => {
+                let (request_bytes, held_bytes) = (*request_bytes, *held_bytes);
+                *slot = Slot::Ready(reply);
+                (true, request_bytes, arrived, held_bytes)
             }
             (_, Slot::Ready(_)) => return,
         };
         if answered {
             queue.unanswered -= 1;
+            queue.request_bytes = queue.request_bytes.saturating_sub(request_bytes);
         }
+        let passed_hard = queue.account_replies(added, removed);
         let all_answered = queue.unanswered == 0;
         drop(queue);
-        if all_answered && self.writes_through.get() {
+        if passed_hard {
+            self.wake.notify();
+        } else if all_answered && self.writes_through.get() {
             if !self.write_through() {
                 self.wake.notify();
             }
         } else if index == 0 {
             self.wake.notify();
+        }
+    }
+
+    /// Keeps a finished merge state for the next split request.
+    fn keep_spare(&self, mut merging: Box<Merging>) {
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < MAX_SPARE_MERGES {
+            merging.clear();
+            spare.push(merging);
         }
     }
 
@@ -226,6 +379,7 @@ impl ReplyQueue {
     /// one is trimmed.
     fn consume(&self, mut written: usize) {
         let mut queue = self.queue.borrow_mut();
+        queue.account_replies(0, written);
         while written > 0 {
             let Some(Slot::Ready(head)) = queue.slots.front_mut() else {
                 return;
@@ -248,6 +402,9 @@ impl ReplyQueue {
         queue.closed = true;
         queue.slots.clear();
         queue.unanswered = 0;
+        queue.request_bytes = 0;
+        queue.reply_bytes = 0;
+        queue.output = OutputState::Within;
     }
 }
 
@@ -272,12 +429,12 @@ mod tests {
 
     #[test]
     fn a_pipeline_is_partly_answered_until_its_last_reply() {
-        let queue = ReplyQueue::new();
-        let first = queue.push(Slot::Waiting);
-        let second = queue.push(Slot::Waiting);
+        let queue = ReplyQueue::new(OutputLimits::default(), 0);
+        let first = queue.push_waiting(10);
+        let second = queue.push_waiting(10);
         let mut merging = queue.merging();
         merging.prepare(MergeKind::AllOk, 2);
-        let third = queue.push(Slot::Merging(merging));
+        let third = queue.push_merging(merging, 20);
         assert!(!queue.partly_answered(), "nothing to write yet");
 
         queue.complete(second, Part::Whole, Bytes::from_static(b"+b\r\n"));
@@ -294,12 +451,100 @@ mod tests {
 
         assert_eq!(written(&queue), b"+a\r\n+b\r\n+OK\r\n");
         assert!(queue.is_empty());
-        let late = queue.push(Slot::Waiting);
-        queue.push(Slot::Ready(Bytes::from_static(b"+c\r\n")));
+        let late = queue.push_waiting(10);
+        queue.push_ready(Bytes::from_static(b"+c\r\n"));
         assert!(!queue.partly_answered());
         queue.complete(late, Part::Whole, Bytes::from_static(b"+d\r\n"));
         assert!(!queue.partly_answered());
         assert_eq!(written(&queue), b"+d\r\n+c\r\n");
+    }
+
+    #[test]
+    fn pending_bytes_count_requests_in_flight_and_unread_replies() {
+        let queue = ReplyQueue::new(OutputLimits::default(), 0);
+        let get = queue.push_waiting(30);
+        let mut merging = queue.merging();
+        merging.prepare(MergeKind::SumIntegers, 2);
+        let del = queue.push_merging(merging, 50);
+        assert_eq!(queue.pending_bytes(), 80, "two requests in flight");
+
+        queue.complete(del, Part::Fragment(0), Bytes::from_static(b":1\r\n"));
+        assert_eq!(
+            queue.pending_bytes(),
+            80 + 4 + 2 * 4,
+            "a held fragment counts, and the replies to come are estimated from it"
+        );
+        queue.complete(del, Part::Fragment(1), Bytes::from_static(b":2\r\n"));
+        assert_eq!(
+            queue.reply_bytes(),
+            4,
+            "the fragments merged into one reply"
+        );
+        assert_eq!(queue.pending_bytes(), 30 + 4 + 4);
+        queue.complete(get, Part::Whole, Bytes::from_static(b"$3\r\nabc\r\n"));
+        assert_eq!(queue.pending_bytes(), 13);
+
+        let mut partly = Vec::new();
+        queue
+            .write_head(|slices| {
+                partly.extend_from_slice(&slices[0][..5]);
+                Ok(5)
+            })
+            .expect("an in-memory write");
+        assert_eq!(queue.pending_bytes(), 8, "written bytes no longer count");
+        assert_eq!(written(&queue), b"bc\r\n:3\r\n");
+        assert_eq!(queue.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn replies_to_come_weigh_as_the_largest_recent_reply() {
+        let queue = ReplyQueue::new(OutputLimits::default(), 1000);
+        let first = queue.push_waiting(0);
+        let second = queue.push_waiting(0);
+        assert_eq!(queue.pending_bytes(), 2000, "the first estimate");
+        queue.complete(first, Part::Whole, Bytes::from(vec![b'a'; 4000]));
+        assert_eq!(queue.pending_bytes(), 4000 + 4000, "one held, one to come");
+        queue.complete(second, Part::Whole, Bytes::from_static(b"+OK\r\n"));
+        assert_eq!(written(&queue).len(), 4005);
+        for _ in 0..100 {
+            let seq = queue.push_waiting(0);
+            queue.complete(seq, Part::Whole, Bytes::from_static(b"+OK\r\n"));
+            written(&queue);
+        }
+        queue.push_waiting(0);
+        assert!(
+            queue.pending_bytes() < 100,
+            "small replies bring the estimate down: {}",
+            queue.pending_bytes()
+        );
+    }
+
+    #[test]
+    fn unread_replies_pass_the_soft_then_the_hard_limit() {
+        let queue = ReplyQueue::new(
+            OutputLimits {
+                hard: Some(100),
+                soft: Some(50),
+            },
+            0,
+        );
+        let first = queue.push_waiting(10);
+        let second = queue.push_waiting(10);
+        queue.complete(first, Part::Whole, Bytes::from(vec![b'a'; 60]));
+        let OutputState::AboveSoft(since) = queue.output_state() else {
+            panic!("above the soft limit: {:?}", queue.output_state());
+        };
+        queue.complete(second, Part::Whole, Bytes::from(vec![b'b'; 20]));
+        assert_eq!(
+            queue.output_state(),
+            OutputState::AboveSoft(since),
+            "the soft limit counts from when it was first passed"
+        );
+        queue.push_ready(Bytes::from(vec![b'c'; 30]));
+        assert_eq!(queue.output_state(), OutputState::AboveHard);
+        queue.close();
+        assert_eq!(queue.output_state(), OutputState::Within);
+        assert_eq!(queue.pending_bytes(), 0);
     }
 
     #[test]
@@ -318,11 +563,11 @@ mod tests {
                 bytes.truncate(count);
                 bytes
             };
-            let queue = ReplyQueue::new();
+            let queue = ReplyQueue::new(OutputLimits::default(), 0);
             queue.set_client(Some(Rc::new(Stream::Unix(proxy_side))));
 
-            let first = queue.push(Slot::Waiting);
-            let second = queue.push(Slot::Waiting);
+            let first = queue.push_waiting(10);
+            let second = queue.push_waiting(10);
             queue.allow_writes_through(true);
             queue.complete(second, Part::Whole, Bytes::from_static(b"+b\r\n"));
             queue.complete(first, Part::Whole, Bytes::from_static(b"+a\r\n"));
@@ -330,7 +575,7 @@ mod tests {
             assert!(queue.is_empty());
 
             queue.allow_writes_through(false);
-            let third = queue.push(Slot::Waiting);
+            let third = queue.push_waiting(10);
             queue.complete(third, Part::Whole, Bytes::from_static(b"+c\r\n"));
             assert!(received().is_empty(), "the session writes this one");
             assert_eq!(written(&queue), b"+c\r\n");

@@ -3,6 +3,12 @@
 //! and writes every reply back strictly in request order. Unknown commands, wrong arity and
 //! keys that span shards get a `-ERR` naming the command, and the connection stays open; a
 //! malformed frame gets `-ERR Protocol error: ...` and the connection closes after it.
+//!
+//! It holds the client to the pool's limits: it stops reading while too many requests or bytes
+//! wait (`client_max_pipeline`, `client_max_pending_bytes`), refuses a request too large
+//! (`client_max_request_bytes`, `client_max_request_args`), disconnects a client whose unread
+//! replies pass the output limits, and closes one that sends an HTTP request (`POST`, `Host:`),
+//! as redis-server does.
 
 use std::io;
 use std::ops::Range;
@@ -12,10 +18,11 @@ use bytes::{Buf, Bytes, BytesMut};
 use rampart_commands::{
     Arguments, Command, CommandError, Kind, LocalCommand, Merge, PLACEHOLDER_KEY,
 };
+use rampart_config::ClientLimits;
 use rampart_placement::Distribution;
-use rampart_protocol::{RequestFrame, RequestParser, encode};
+use rampart_protocol::{ProtocolError, RequestFrame, RequestLimits, RequestParser, encode};
 use tokio::io::Interest;
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant, sleep_until};
 
 use super::backend::Backend;
 use super::client::IdleClient;
@@ -23,14 +30,16 @@ use super::context::WorkerContext;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
 use super::pool::WorkerPool;
-use super::reply_queue::{Part, ReplyQueue, Slot};
+use super::reply_queue::{OutputLimits, OutputState, Part, ReplyQueue};
 use super::stream::{Stream, read_some, release_if_large};
-use crate::admin::catalog::PoolStat;
+use crate::admin::catalog::{LimitStat, PoolStat};
 
-/// Most requests a client may have waiting for replies before the proxy stops reading from it.
-const MAX_PENDING_REPLIES: usize = 4096;
-/// Largest request the proxy buffers (Redis's own bulk limit plus framing).
-const MAX_REQUEST_BYTES: usize = 512 * 1024 * 1024 + 64 * 1024;
+/// How many requests a new client may have waiting before the sizes of its replies are known:
+/// until then each is expected to weigh this fraction of `client_max_pending_bytes`.
+const FIRST_WINDOW: usize = 16;
+/// Room for a request's framing and other arguments beyond `client_max_request_bytes`, so a
+/// value of the largest allowed size can still be sent.
+const REQUEST_FRAMING_ALLOWANCE: usize = 64 * 1024;
 
 /// A parsed request viewed as the command table's [`Arguments`].
 struct FrameArgs<'f, 'b> {
@@ -59,6 +68,8 @@ enum Closing {
     AfterReplies,
     /// Write what is pending (the protocol error included), then close; counts as a client error.
     AfterProtocolError,
+    /// Close at once, dropping what is pending (an output limit passed); a client error.
+    Disconnected,
 }
 
 struct Session {
@@ -88,6 +99,47 @@ struct Session {
     /// When the latest read from the client returned: the start of its requests' latency,
     /// read once per batch of requests, not per request.
     received: Instant,
+    limits: SessionLimits,
+    /// Reading is paused at a limit (counted once per pause).
+    paused: bool,
+}
+
+/// The pool's client limits, in the units the session compares them in.
+#[derive(Clone, Copy)]
+struct SessionLimits {
+    max_pipeline: usize,
+    max_pending_bytes: usize,
+    max_request_bytes: usize,
+    output_soft_hold: Duration,
+}
+
+impl SessionLimits {
+    fn of(limits: &ClientLimits) -> SessionLimits {
+        SessionLimits {
+            max_pipeline: limits.max_pipeline as usize,
+            max_pending_bytes: saturating_usize(limits.max_pending_bytes),
+            max_request_bytes: saturating_usize(limits.max_request_bytes),
+            output_soft_hold: Duration::from_secs(u64::from(limits.output_soft_seconds)),
+        }
+    }
+}
+
+fn saturating_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+/// The framing limits and the output limits of a pool's clients.
+fn parser_and_queue_limits(limits: &ClientLimits) -> (RequestLimits, OutputLimits) {
+    (
+        RequestLimits {
+            max_args: limits.max_request_args as usize,
+            max_arg_bytes: saturating_usize(limits.max_request_bytes),
+        },
+        OutputLimits {
+            hard: limits.output_limit.map(saturating_usize),
+            soft: limits.output_soft_limit.map(saturating_usize),
+        },
+    )
 }
 
 /// Why the serving loop returned.
@@ -105,6 +157,8 @@ enum Wakeup {
     Queue,
     /// The client's socket became ready.
     Socket(tokio::io::Ready),
+    /// The client's unread replies have been over the soft output limit for too long.
+    SoftLimitHeld,
 }
 
 /// Serves a client until it leaves (or the proxy stops and its replies are written). Returns
@@ -114,6 +168,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         socket,
         pool,
         state,
+        active_at: _,
     } = client;
     let stream = match socket.into_stream() {
         Ok(stream) => Rc::new(stream),
@@ -123,13 +178,15 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
             return None;
         }
     };
-    let queue = Rc::new(ReplyQueue::new());
+    let (request_limits, output_limits) = parser_and_queue_limits(pool.limits());
+    let first_reply_estimate = saturating_usize(pool.limits().max_pending_bytes) / FIRST_WINDOW;
+    let queue = Rc::new(ReplyQueue::new(output_limits, first_reply_estimate));
     queue.set_client(Some(Rc::clone(&stream)));
     let mut session = Session {
         registered: context.sessions.register(&queue),
         queue,
         state,
-        parser: RequestParser::new(),
+        parser: RequestParser::with_limits(request_limits),
         input: BytesMut::new(),
         chunk: pool.shared().mbuf_size,
         scratch: BytesMut::new(),
@@ -145,6 +202,8 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         backlog: false,
         deferred: false,
         received: Instant::now(),
+        limits: SessionLimits::of(pool.limits()),
+        paused: false,
         context,
         pool,
     };
@@ -170,6 +229,14 @@ impl Session {
             if self.finished() {
                 return Ok(Ending::Closed);
             }
+            let soft_limit_deadline = match self.queue.output_state() {
+                OutputState::Within => None,
+                OutputState::AboveSoft(since) => Some(since + self.limits.output_soft_hold),
+                OutputState::AboveHard => {
+                    self.disconnect_over_output_limit("client_output_limit");
+                    return Ok(Ending::Closed);
+                }
+            };
             let can_read = self.can_read();
             let interest = match (can_read, blocked) {
                 (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
@@ -182,6 +249,7 @@ impl Session {
                 biased;
                 () = queue.wake.notified() => Wakeup::Queue,
                 ready = async { stream.ready(interest.unwrap_or(Interest::READABLE)).await }, if interest.is_some() => Wakeup::Socket(ready?),
+                () = sleep_until(soft_limit_deadline.unwrap_or_else(Instant::now)), if soft_limit_deadline.is_some() => Wakeup::SoftLimitHeld,
             };
             match wakeup {
                 Wakeup::Queue => {
@@ -192,6 +260,12 @@ impl Session {
                 Wakeup::Socket(ready) => {
                     if can_read && (ready.is_readable() || ready.is_read_closed()) {
                         self.read_and_handle(stream)?;
+                    }
+                }
+                Wakeup::SoftLimitHeld => {
+                    if matches!(self.queue.output_state(), OutputState::AboveSoft(_)) {
+                        self.disconnect_over_output_limit("client_output_soft_limit");
+                        return Ok(Ending::Closed);
                     }
                 }
             }
@@ -207,8 +281,33 @@ impl Session {
         self.serving() && !self.end_of_input
     }
 
-    fn can_read(&self) -> bool {
-        self.open() && self.queue.len() < MAX_PENDING_REPLIES
+    fn can_read(&mut self) -> bool {
+        self.open() && self.has_room()
+    }
+
+    /// Whether the client may send more: fewer requests and bytes wait than the pool allows.
+    /// A pause is counted once, when it starts.
+    fn has_room(&mut self) -> bool {
+        let room = self.queue.len() < self.limits.max_pipeline
+            && self.queue.pending_bytes() < self.limits.max_pending_bytes;
+        if !room && !self.paused {
+            self.pool.limit_enforced(LimitStat::ReadsPaused);
+        }
+        self.paused = !room;
+        room
+    }
+
+    /// Drops the client at once: its unread replies passed `limit`. The backends' replies
+    /// still on their way are read and dropped, so the shared connections never stall.
+    fn disconnect_over_output_limit(&mut self, limit: &str) {
+        tracing::warn!(
+            "client {} of pool '{}' disconnected: {} bytes of unread replies passed {limit}",
+            self.state.id,
+            self.pool.pool().name,
+            self.queue.reply_bytes()
+        );
+        self.pool.limit_enforced(LimitStat::OutputLimitDisconnects);
+        self.closing = Closing::Disconnected;
     }
 
     /// Whether to yield once before writing: some replies of the queue are in and others are
@@ -224,10 +323,10 @@ impl Session {
         false
     }
 
-    /// Handles requests held back by [`MAX_PENDING_REPLIES`] once there is room again.
+    /// Handles requests held back by the pipeline limits once there is room again.
     /// Returns true when it did.
     fn resume_backlog(&mut self) -> bool {
-        if self.backlog && self.serving() && self.queue.len() < MAX_PENDING_REPLIES {
+        if self.backlog && self.serving() && self.has_room() {
             self.backlog = self.handle_requests();
             return true;
         }
@@ -287,6 +386,7 @@ impl Session {
                         socket,
                         pool: self.pool,
                         state: self.state,
+                        active_at: self.received,
                     });
                 }
                 Err(error) => Err(error),
@@ -294,7 +394,9 @@ impl Session {
             other => other,
         };
         let stat = match (&ending, &self.closing) {
-            (Err(_), _) | (_, Closing::AfterProtocolError) => PoolStat::ClientErr,
+            (Err(_), _) | (_, Closing::AfterProtocolError | Closing::Disconnected) => {
+                PoolStat::ClientErr
+            }
             _ => PoolStat::ClientEof,
         };
         self.queue.close();
@@ -354,20 +456,33 @@ impl Session {
     fn handle_parsed(&mut self, parser: &mut RequestParser) -> bool {
         self.pool.refresh();
         while matches!(self.closing, Closing::Open) {
-            if self.queue.len() >= MAX_PENDING_REPLIES {
+            if !self.has_room() {
                 return !self.input.is_empty();
             }
+            let largest = self
+                .limits
+                .max_request_bytes
+                .saturating_add(REQUEST_FRAMING_ALLOWANCE);
             let frame = match parser.parse(&self.input) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => {
-                    if self.input.len() > MAX_REQUEST_BYTES {
+                Ok(Some(frame)) if frame.byte_len() <= largest => frame,
+                Ok(found) => {
+                    if found.is_some() || self.input.len() > largest {
+                        self.pool.limit_enforced(LimitStat::RequestsTooLarge);
                         self.protocol_error(format_args!(
-                            "Protocol error: request is larger than {MAX_REQUEST_BYTES} bytes"
+                            "Protocol error: a request of more than {largest} bytes is over the \
+                             limit (client_max_request_bytes)"
                         ));
                     }
                     return false;
                 }
                 Err(error) => {
+                    if matches!(
+                        error,
+                        ProtocolError::TooManyArguments { .. }
+                            | ProtocolError::ArgumentTooLong { .. }
+                    ) {
+                        self.pool.limit_enforced(LimitStat::RequestsTooLarge);
+                    }
                     self.protocol_error(format_args!("{error}"));
                     return false;
                 }
@@ -387,7 +502,7 @@ impl Session {
     /// Queues the reply built in `scratch`.
     fn reply_local(&mut self) {
         let reply = self.scratch.split().freeze();
-        self.queue.push(Slot::Ready(reply));
+        self.queue.push_ready(reply);
     }
 
     fn reply_command_error(&mut self, error: &CommandError<'_>) {
@@ -416,7 +531,7 @@ impl Session {
             Decision::Done => self.input.advance(length),
             Decision::Forward { server, access } => {
                 let request = self.take_request(frame);
-                let seq = self.queue.push(Slot::Waiting);
+                let seq = self.queue.push_waiting(request.len());
                 let backend = self.pool.backend(server, self.state.protocol);
                 match access {
                     Access::Read => backend.send_read(request, self.received, &self.queue, seq),
@@ -427,7 +542,7 @@ impl Session {
             }
             Decision::ForwardTo(backend) => {
                 let request = self.take_request(frame);
-                let seq = self.queue.push(Slot::Waiting);
+                let seq = self.queue.push_waiting(request.len());
                 backend.send_read(request, self.received, &self.queue, seq);
             }
             Decision::Broadcast(broadcast) => {
@@ -460,6 +575,9 @@ impl Session {
 
     /// What to do with a request; local replies are queued here.
     fn decide(&mut self, args: &FrameArgs<'_, '_>) -> Decision {
+        if rampart_commands::is_http(args.get(0)) {
+            return self.refuse_http(args.get(0));
+        }
         let command = match rampart_commands::resolve(args) {
             Ok(command) => command,
             Err(error) => {
@@ -543,6 +661,21 @@ impl Session {
             Access::Write
         };
         Decision::Forward { server, access }
+    }
+
+    /// An HTTP request line or header: closed without a reply, as redis-server does, so a
+    /// web page or a forged server-side request cannot write into the cache.
+    fn refuse_http(&mut self, name: &[u8]) -> Decision {
+        tracing::warn!(
+            "client {} of pool '{}' sent '{}', an HTTP request: closing the connection \
+             (possible cross-protocol attack)",
+            self.state.id,
+            self.pool.pool().name,
+            String::from_utf8_lossy(name)
+        );
+        self.pool.limit_enforced(LimitStat::CrossProtocol);
+        self.closing = Closing::AfterProtocolError;
+        Decision::Done
     }
 
     /// Every server is ejected: nutcracker's reply.
@@ -640,12 +773,10 @@ impl Session {
             Merge::SumIntegers => MergeKind::SumIntegers,
             Merge::AllOk => MergeKind::AllOk,
         };
-        let seq = self.queue.push(Slot::Merging({
-            merging.prepare(kind, fragments);
-            merging
-        }));
-        self.pool.fragments(fragments);
+        merging.prepare(kind, fragments);
         let mut requests = self.scratch.split().freeze();
+        let seq = self.queue.push_merging(merging, requests.len());
+        self.pool.fragments(fragments);
         let mut start = 0;
         for fragment in 0..fragments {
             let server = self.fragment_servers[fragment];
@@ -683,7 +814,9 @@ impl Session {
             .collect();
         let mut merging = self.queue.merging();
         merging.prepare(kind, servers.len().max(1));
-        let seq = self.queue.push(Slot::Merging(merging));
+        let seq = self
+            .queue
+            .push_merging(merging, request.len() * servers.len());
         if servers.is_empty() {
             self.pool.forward_error();
             self.queue.complete(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use bytes::BytesMut;
 use rustix::io::Errno;
-use rustix::net::RecvFlags;
+use rustix::net::{RecvFlags, SendFlags};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpStream, UnixStream};
@@ -47,6 +47,15 @@ impl IdleSocket {
         let mut byte = [0u8; 1];
         let peek = RecvFlags::PEEK | RecvFlags::DONTWAIT;
         !matches!(rustix::net::recv(self, &mut byte, peek), Err(Errno::AGAIN))
+    }
+
+    /// Sends `reply` if the socket takes it at once, then closes the connection (a client
+    /// turned away, who must learn why without the proxy waiting on it).
+    pub fn refuse(self, reply: &[u8]) {
+        let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+        if let Err(error) = rustix::net::send(&self, reply, flags) {
+            tracing::debug!("a refused client did not take its reply: {error}");
+        }
     }
 
     /// Applies the client socket options nutcracker applies: TCP_NODELAY, and SO_KEEPALIVE

@@ -186,14 +186,24 @@ async fn accept(
                 continue;
             }
         };
+        if !pool.admit_client() {
+            tracing::warn!(
+                "pool '{}': a new client was refused: it already has {} clients \
+                 (client_connections)",
+                pool.pool().name,
+                pool.limits().max_clients.unwrap_or_default()
+            );
+            socket.refuse(b"-ERR max number of clients reached\r\n");
+            continue;
+        }
         let sequence = next_client.get();
         next_client.set(sequence + 1);
-        pool.client_opened();
         let eager = socket.has_input();
         let client = IdleClient {
             socket,
             pool: Rc::clone(&pool),
             state: ConnectionState::new(sequence * workers + worker as u64 + 1),
+            active_at: tokio::time::Instant::now(),
         };
         if eager {
             start_session(&context, client);

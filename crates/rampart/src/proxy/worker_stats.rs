@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rampart_config::Config;
 
-use crate::admin::catalog::{PoolStat, ServerStat};
+use crate::admin::catalog::{LimitStat, PoolStat, ServerStat};
 use crate::admin::stats::StatsTable;
 
 pub struct WorkerStats {
@@ -64,6 +64,11 @@ impl WorkerStats {
 
     pub fn fragments(&self, pool: usize, count: usize) {
         *self.table.borrow_mut().pool_mut(pool, PoolStat::Fragments) += count as u64;
+    }
+
+    /// A client limit of `pool` was enforced.
+    pub fn limit_enforced(&self, pool: usize, limit: LimitStat) {
+        *self.table.borrow_mut().limit_mut(pool, limit) += 1;
     }
 
     pub fn forward_error(&self, pool: usize) {

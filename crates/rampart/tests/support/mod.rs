@@ -1,5 +1,6 @@
 //! Test support shared by every test binary: free loopback ports, polling with deadlines, log
-//! tails and the binary under test here; in their modules, real server processes (`process`),
+//! tails and the binary under test here; in their modules, the admin endpoint (`admin`), real
+//! server processes (`process`),
 //! the raw RESP client (`resp`), `rampart route` (`route`), the stats document (`stats`), the
 //! one pseudo-random generator (`random`), pool `alpha` over redis-servers (`shards`), and for
 //! failover, replicated redis-servers (`replication`), redis-sentinel (`sentinel`), two shards
@@ -10,6 +11,7 @@
 //! uses part of it, hence the `allow(dead_code)`.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod load;
 pub mod netns;
 pub mod process;

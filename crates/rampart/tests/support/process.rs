@@ -374,6 +374,17 @@ pub fn stats_at(port: u16) -> String {
     text
 }
 
+/// The resident memory of process `pid` in kB (VmRSS).
+pub fn vm_rss_kb(pid: u32) -> u64 {
+    let status =
+        fs::read_to_string(format!("/proc/{pid}/status")).expect("read the process's /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
 /// A one-pool redis config over the given servers (`host:port:weight [name]` entries).
 pub fn pool_yaml(name: &str, port: u16, directives: &str, servers: &[String]) -> String {
     let mut yaml =
