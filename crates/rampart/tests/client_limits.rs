@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::admin::limit_count;
+use support::admin::{get, limit_count};
 use support::process::{Rampart, Redis, pool_yaml, vm_rss_kb};
 use support::resp::{Client, Reply, bulk, cmd, encode_all, ok, pong};
 use support::stats::pool_counter;
@@ -405,5 +405,38 @@ fn http_requests_are_closed_without_running_their_body_as_redis_does() {
     }
     assert_eq!(proxy.redis.get("xproto"), None, "the body never ran");
     proxy.assert_limit("cross_protocol", 3);
+    let (_, metrics) = get(proxy.proxy.admin_port, "/metrics");
+    assert!(
+        metrics.contains("rampart_client_limit_total{pool=\"alpha\",limit=\"cross_protocol\"} 3"),
+        "{metrics}"
+    );
+    assert_eq!(proxy.client().call_str(&["PING"]), pong());
+}
+
+#[test]
+fn replies_the_proxy_makes_itself_count_toward_the_bound_too() {
+    let proxy = start("  client_max_pending_bytes: 1mb\n");
+    let rss_before = vm_rss_kb(proxy.proxy.pid()) * 1024;
+    let commands = encode_all(&vec![cmd(&["COMMAND"]); 2000]);
+    let clients: Vec<_> = (0..10)
+        .map(|_| never_reading_client(proxy.port, commands.clone()))
+        .collect();
+    wait_until("every client paused", LIMIT, || {
+        proxy.limit("reads_paused") >= 10
+    });
+    let grown = (vm_rss_kb(proxy.proxy.pid()) * 1024).saturating_sub(rss_before);
+    println!(
+        "10 clients sending COMMAND and never reading: proxy RSS +{} MB",
+        grown / MB
+    );
+    assert!(
+        grown < 10 * 2 * MB + 32 * MB,
+        "ten paused clients grew the proxy by {} MB with a 1 MB bound each",
+        grown / MB
+    );
+    for (stream, sender) in clients {
+        drop(stream);
+        drop(sender);
+    }
     assert_eq!(proxy.client().call_str(&["PING"]), pong());
 }

@@ -84,9 +84,9 @@ pub struct ProxyArgs {
 
     /// Set configuration file
     ///
-    /// An unchanged nutcracker.yml, optionally with rampart's `sentinels:`, `failover_wait_ms`
-    /// and `replica_reads` pool directives. The default is relative to the working directory,
-    /// as nutcracker's is
+    /// An unchanged nutcracker.yml, optionally with rampart's `sentinels:`, `failover_wait_ms`,
+    /// `replica_reads` and `client_*` limit pool directives. The default is relative to the
+    /// working directory, as nutcracker's is
     #[arg(short = 'c', long = "conf-file", value_name = "S", default_value = DEFAULT_CONF_FILE)]
     pub conf_file: PathBuf,
 
