@@ -79,11 +79,12 @@ struct Queue {
 
 impl Queue {
     /// Reply bytes arrived (`added`) or were written or merged away (`removed`): updates the
-    /// count and where it stands against the limits. True when it just passed the hard limit.
+    /// count and where it stands against the limits. True when it just passed a limit, which
+    /// the session must learn of even while it waits for nothing else.
     fn account_replies(&mut self, added: usize, removed: usize) -> bool {
         self.reply_bytes = (self.reply_bytes + added).saturating_sub(removed);
         let bytes = self.reply_bytes;
-        let was_above_hard = self.output == OutputState::AboveHard;
+        let before = self.output;
         self.output = if self.limits.hard.is_some_and(|hard| bytes > hard) {
             OutputState::AboveHard
         } else if self.limits.soft.is_some_and(|soft| bytes > soft) {
@@ -94,7 +95,11 @@ impl Queue {
         } else {
             OutputState::Within
         };
-        !was_above_hard && self.output == OutputState::AboveHard
+        match (before, self.output) {
+            (OutputState::Within, OutputState::AboveSoft(_)) => true,
+            (OutputState::Within | OutputState::AboveSoft(_), OutputState::AboveHard) => true,
+            _ => false,
+        }
     }
 }
 
@@ -108,8 +113,8 @@ pub struct ReplyQueue {
         reason = "the boxes are reused as they are by `Slot::Merging`"
     )]
     spare: RefCell<Vec<Box<Merging>>>,
-    /// Woken whenever the head may have become writable, or the replies passed the hard
-    /// output limit.
+    /// Woken whenever the head may have become writable, or the replies passed an output
+    /// limit.
     pub wake: LocalNotify,
     /// The client's socket, while its session lives.
     client: RefCell<Option<Rc<Stream>>>,
@@ -169,9 +174,9 @@ impl ReplyQueue {
 
     /// Appends a reply the proxy made itself and returns its sequence number.
     pub fn push_ready(&self, reply: Bytes) -> u64 {
-        let passed_hard = self.queue.borrow_mut().account_replies(reply.len(), 0);
+        let passed_limit = self.queue.borrow_mut().account_replies(reply.len(), 0);
         let seq = self.push(Slot::Ready(reply));
-        if passed_hard {
+        if passed_limit {
             self.wake.notify();
         }
         seq
@@ -313,10 +318,10 @@ impl ReplyQueue {
             queue.unanswered -= 1;
             queue.request_bytes = queue.request_bytes.saturating_sub(request_bytes);
         }
-        let passed_hard = queue.account_replies(added, removed);
+        let passed_limit = queue.account_replies(added, removed);
         let all_answered = queue.unanswered == 0;
         drop(queue);
-        if passed_hard {
+        if passed_limit {
             self.wake.notify();
         } else if all_answered && self.writes_through.get() {
             if !self.write_through() {
