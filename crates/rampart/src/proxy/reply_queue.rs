@@ -95,11 +95,14 @@ impl Queue {
         } else {
             OutputState::Within
         };
-        match (before, self.output) {
-            (OutputState::Within, OutputState::AboveSoft(_)) => true,
-            (OutputState::Within | OutputState::AboveSoft(_), OutputState::AboveHard) => true,
-            _ => false,
-        }
+        matches!(
+            (before, self.output),
+            (OutputState::Within, OutputState::AboveSoft(_))
+                | (
+                    OutputState::Within | OutputState::AboveSoft(_),
+                    OutputState::AboveHard
+                )
+        )
     }
 }
 
