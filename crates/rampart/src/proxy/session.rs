@@ -64,8 +64,11 @@ impl Arguments for FrameArgs<'_, '_> {
 enum Closing {
     /// Still serving.
     Open,
-    /// Write what is pending, then close: the client sent QUIT or EOF, or the proxy is stopping.
+    /// Write what is pending, then close: the client sent QUIT.
     AfterReplies,
+    /// The proxy is stopping: handle the requests already read (those held back by the
+    /// pipeline limits too) but read no more, write every reply, then close.
+    Draining,
     /// Write what is pending (the protocol error included), then close; counts as a client error.
     AfterProtocolError,
     /// Close at once, dropping what is pending (an output limit passed); a client error.
@@ -194,7 +197,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         fragment_servers: Vec::new(),
         fragment_ends: Vec::new(),
         closing: if context.stop_requested.get() {
-            Closing::AfterReplies
+            Closing::Draining
         } else {
             Closing::Open
         },
@@ -276,6 +279,11 @@ impl Session {
         matches!(self.closing, Closing::Open)
     }
 
+    /// Still handling the requests it has read: serving, or draining for a stop.
+    fn handling(&self) -> bool {
+        matches!(self.closing, Closing::Open | Closing::Draining)
+    }
+
     /// Still reading requests: serving, and the client has not sent EOF.
     fn open(&self) -> bool {
         self.serving() && !self.end_of_input
@@ -326,7 +334,7 @@ impl Session {
     /// Handles requests held back by the pipeline limits once there is room again.
     /// Returns true when it did.
     fn resume_backlog(&mut self) -> bool {
-        if self.backlog && self.serving() && self.has_room() {
+        if self.backlog && self.handling() && self.has_room() {
             self.backlog = self.handle_requests();
             return true;
         }
@@ -335,7 +343,7 @@ impl Session {
 
     /// Nothing more to read or handle, and every reply is written.
     fn finished(&self) -> bool {
-        let more_to_handle = self.open() || (self.backlog && self.serving());
+        let more_to_handle = self.open() || (self.backlog && self.handling());
         !more_to_handle && self.queue.is_empty()
     }
 
@@ -343,7 +351,7 @@ impl Session {
     /// a sweep asked an idle session to park.
     fn on_queue_wake(&mut self) -> Option<Ending> {
         if self.context.stop_requested.get() && self.serving() {
-            self.closing = Closing::AfterReplies;
+            self.closing = Closing::Draining;
             return None;
         }
         let idle = self.open() && !self.backlog && self.queue.is_empty() && self.input.is_empty();
@@ -455,7 +463,7 @@ impl Session {
 
     fn handle_parsed(&mut self, parser: &mut RequestParser) -> bool {
         self.pool.refresh();
-        while matches!(self.closing, Closing::Open) {
+        while self.handling() {
             if !self.has_room() {
                 return !self.input.is_empty();
             }
