@@ -89,6 +89,24 @@ impl Guarded {
         );
     }
 
+    /// The CPU time (user and system, all threads) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .unwrap_or_else(|error| panic!("/proc/{}/stat: {error}", self.pid()));
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 14th and 15th of the line, the 12th and 13th after it.
+        let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+        let ticks: u64 = after_name
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|field| field.parse::<u64>().expect("utime and stime"))
+            .sum();
+        // SAFETY: sysconf only reads a system setting.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
     /// Whether the process has handlers for all these signals (SigCgt in /proc).
     pub fn catches(&self, signals: &[libc::c_int]) -> bool {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -178,6 +196,11 @@ impl Redis {
     /// kill -9.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// Sends `signal` (SIGSTOP to freeze it, SIGCONT to let it go on).
+    pub fn signal(&self, signal: libc::c_int) {
+        self.process.signal(signal);
     }
 
     pub fn log(&self) -> String {
@@ -273,6 +296,7 @@ pub struct Rampart {
     /// The admin endpoint's port (unless the flags gave `--admin` themselves).
     pub admin_port: u16,
     pub dir: tempfile::TempDir,
+    /// Its log file (unless the flags named another with `-o`).
     pub log: PathBuf,
     yaml: String,
     process: Guarded,
@@ -290,7 +314,8 @@ impl Rampart {
     }
 
     /// Starts rampart on `yaml` with its stats port, admin endpoint (unless `flags` has
-    /// `--admin`) and log file and exactly these further `flags`, without waiting for it.
+    /// `--admin`) and log file (unless `flags` has `-o`) and exactly these further `flags`,
+    /// without waiting for it.
     pub fn spawn(yaml: &str, flags: &[&str]) -> Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
@@ -303,17 +328,20 @@ impl Rampart {
             vec!["--admin".to_string(), format!("127.0.0.1:{admin_port}")]
         };
         let log = dir.path().join("rampart.log");
-        let process = Guarded::spawn(
-            Command::new(super::rampart_bin())
-                .arg("-c")
-                .arg(&config)
-                .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
-                .args(admin)
-                .arg("-o")
-                .arg(&log)
-                .args(flags),
-            &dir.path().join("rampart.out"),
-        );
+        let output = if flags.contains(&"-o") {
+            Vec::new()
+        } else {
+            vec!["-o".into(), log.clone().into_os_string()]
+        };
+        let mut command = Command::new(super::rampart_bin());
+        command
+            .arg("-c")
+            .arg(&config)
+            .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
+            .args(admin)
+            .args(output)
+            .args(flags);
+        let process = Guarded::spawn(&mut command, &dir.path().join("rampart.out"));
         Rampart {
             config,
             stats_port,

@@ -150,6 +150,11 @@ impl Sentinel {
         self.process.kill();
     }
 
+    /// Sends `signal` (SIGSTOP to freeze it, SIGCONT to let it go on).
+    pub fn signal(&self, signal: libc::c_int) {
+        self.process.signal(signal);
+    }
+
     /// kill -9, then start again on the same port with the config it rewrote.
     pub fn restart(&mut self) {
         self.process.kill();
