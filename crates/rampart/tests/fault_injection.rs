@@ -1,8 +1,8 @@
 //! Faults injected for real around a running rampart: a backend frozen with SIGSTOP and one
 //! killed with -9 in the middle of a pipeline, then let go or restarted; a fake backend that
 //! answers bytes that are not RESP or a reply nobody asked for; a redis-sentinel frozen while
-//! it is the pool's only source of topology; and rampart's log on a full disk
-//! (`-o /dev/full`).
+//! it is the pool's only source of topology; rampart out of file descriptors; and its log on
+//! a full disk (`-o /dev/full`).
 
 mod support;
 
@@ -617,6 +617,100 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
          {frozen_for:?}",
         report.requests(),
         written.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Out of file descriptors.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a new client is served (PONG), refused (closed, or an error reply), or gets no
+/// answer at all (a panic).
+fn new_client(port: u16) -> Result<Client, String> {
+    let mut client = Client::connect_with_timeout(port, Duration::from_secs(5))
+        .unwrap_or_else(|error| panic!("connect to {port}: {error}"));
+    match client.try_call(&[b"PING"]) {
+        Ok(reply) if reply == pong() => Ok(client),
+        Ok(Reply::Error(text)) => Err(format!("-{text}")),
+        Ok(other) => panic!("PING gave {other:?}"),
+        Err(error)
+            if error.kind() == std::io::ErrorKind::WouldBlock
+                || error.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            panic!("a new client got no answer within 5 s: {error}")
+        }
+        Err(error) => Err(format!("closed ({error})")),
+    }
+}
+
+#[test]
+fn out_of_file_descriptors_new_clients_are_refused_cleanly_until_some_close() {
+    const LIMIT: u64 = 64;
+    let redis: Vec<Redis> = (0..2).map(|_| Redis::start(&[])).collect();
+    let port = free_port();
+    let yaml = alpha_yaml(port, "", &[redis[0].port, redis[1].port]);
+    let mut proxy = Rampart::start_with_open_files(&yaml, &[port], &["--workers", "1"], LIMIT);
+    let keys = keys_by_shard(&proxy.config, "fd:", 1, 2);
+    // The backend connections are made before the descriptors run out.
+    write_values(port, &keys);
+
+    let mut clients = Vec::new();
+    let refusal = loop {
+        assert!(
+            clients.len() < LIMIT as usize,
+            "{LIMIT} clients served with a limit of {LIMIT} descriptors"
+        );
+        match new_client(port) {
+            Ok(client) => clients.push(client),
+            Err(refusal) => break refusal,
+        }
+    };
+    let served = clients.len();
+    let started = Instant::now();
+    for _ in 0..5 {
+        assert!(new_client(port).is_err(), "a client served past the limit");
+    }
+    let refusing = started.elapsed() / 5;
+    let cpu = cpu_share(proxy.process(), Duration::from_secs(1));
+    assert!(
+        cpu < IDLE_CPU_LIMIT,
+        "rampart used {:.0}% CPU out of descriptors\n{}",
+        cpu * 100.0,
+        tail(&proxy.log_text(), 20)
+    );
+    for client in &mut clients {
+        for key in keys.iter().flatten() {
+            assert_eq!(client.call_str(&["GET", key]), bulk(value_of(key)));
+        }
+    }
+
+    clients.truncate(served / 2);
+    let closed = Instant::now();
+    let mut fresh = None;
+    wait_until(
+        "a new client to be served after others closed",
+        Duration::from_secs(10),
+        || {
+            fresh = new_client(port).ok();
+            fresh.is_some()
+        },
+    );
+    let recovery = closed.elapsed();
+    let mut fresh = fresh.unwrap();
+    for key in keys.iter().flatten() {
+        assert_eq!(fresh.call_str(&["GET", key]), bulk(value_of(key)));
+    }
+    assert!(!proxy.has_exited(), "rampart exited");
+    let log = proxy.log_text();
+    assert!(
+        log.contains("out of file descriptors: a new client was closed at once"),
+        "{}",
+        tail(&log, 20)
+    );
+    println!(
+        "fd limit {LIMIT}: {served} clients served, the next refused ({refusal}) in {refusing:?} \
+         each, {:.1}% CPU while refusing, a new client served {recovery:?} after half closed",
+        cpu * 100.0
     );
 }
 

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -317,6 +318,25 @@ impl Rampart {
     /// `--admin`) and log file (unless `flags` has `-o`) and exactly these further `flags`,
     /// without waiting for it.
     pub fn spawn(yaml: &str, flags: &[&str]) -> Rampart {
+        Rampart::launch(yaml, flags, None)
+    }
+
+    /// `start`, the process limited to `open_files` descriptors (RLIMIT_NOFILE, soft and hard,
+    /// set between fork and exec).
+    pub fn start_with_open_files(
+        yaml: &str,
+        listen_ports: &[u16],
+        extra: &[&str],
+        open_files: u64,
+    ) -> Rampart {
+        let mut flags = vec!["-v", "6"];
+        flags.extend_from_slice(extra);
+        let mut rampart = Rampart::launch(yaml, &flags, Some(open_files));
+        rampart.wait_listening(listen_ports);
+        rampart
+    }
+
+    fn launch(yaml: &str, flags: &[&str], open_files: Option<u64>) -> Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
         fs::write(&config, yaml).expect("write rampart.yml");
@@ -341,6 +361,22 @@ impl Rampart {
             .args(admin)
             .args(output)
             .args(flags);
+        if let Some(open_files) = open_files {
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // SAFETY: setrlimit is async-signal-safe and only reads the struct it is given.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let process = Guarded::spawn(&mut command, &dir.path().join("rampart.out"));
         Rampart {
             config,
