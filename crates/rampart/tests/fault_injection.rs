@@ -590,14 +590,10 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
         Duration::from_secs(10),
         || accept_backlog(sentinel.port) >= 2,
     );
-    let frozen_for = frozen_at.elapsed();
-    sentinel.signal(libc::SIGCONT);
-    // Thawed (in Sentinel's TILT mode for 30 s, as after any stall), it is asked again and
-    // its events are followed again.
-    sentinel.wait_polled(2);
-    cluster.wait_subscribed();
     let report = load.stop();
-
+    let frozen_for = frozen_at.elapsed();
+    // Checked while the sentinel is still frozen, before it can turn the first master into a
+    // replica of the promoted one.
     report.assert_clean(frozen_at, &cluster.log_tail());
     let written = report.written_since(0, frozen_at);
     assert!(!written.is_empty(), "no write to shard A went through");
@@ -605,6 +601,17 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
         assert_eq!(call(promoted, &["GET", key]), bulk(value_of(key)), "{key}");
         assert_eq!(call(first, &["EXISTS", key]), Reply::Integer(0), "{key}");
     }
+
+    sentinel.signal(libc::SIGCONT);
+    let thawed = Instant::now();
+    // Thawed (in TILT mode for 30 s if the stall was long enough), the sentinel is asked
+    // again, its events are followed again, and the load goes on.
+    let load = Load::start(cluster.port, &cluster.routes);
+    sentinel.wait_polled(2);
+    cluster.wait_subscribed();
+    load.wait_recovery(0, Instant::now(), || cluster.log_tail());
+    let after = load.stop();
+    after.assert_clean(thawed, &cluster.log_tail());
     assert_eq!(
         cluster.sentinel_stat(0, "failovers"),
         1,
@@ -612,11 +619,12 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
         cluster.log_tail()
     );
     println!(
-        "frozen sentinel: rampart followed the forced failover in {followed:?}; {} requests, \
-         no error, {} writes to shard A all on its new master with the sentinel frozen for \
-         {frozen_for:?}",
+        "frozen sentinel: rampart followed the forced failover in {followed:?}; with the \
+         sentinel frozen for {frozen_for:?}, {} requests, no error, {} writes to shard A all on \
+         its new master; {} requests after the thaw, no error",
         report.requests(),
-        written.len()
+        written.len(),
+        after.requests()
     );
 }
 
