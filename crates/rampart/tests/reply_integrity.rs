@@ -1,6 +1,7 @@
 //! Reply integrity under backend faults: 20 clients, each on its own connection, pipeline SETs
-//! and GETs of their own keys on every shard, each SET with a value unique to the client and
-//! the request, while one redis-server is killed with -9 and restarted on its port, twice.
+//! and GETs of their own keys on every shard (and an MGET across the shards), each SET with a
+//! value unique to the client and the request, while one redis-server is killed with -9 and
+//! restarted on its port, twice.
 //! Every reply must be the right one for its own request or an error: never another client's
 //! value, never another request's (which would show replies out of order).
 
@@ -27,13 +28,14 @@ const PAIRS: usize = 30;
 /// What the clients saw, counted as they go.
 #[derive(Default)]
 struct Tally {
+    /// Replies checked.
     replies: AtomicU64,
     errors: AtomicU64,
-    /// GETs on the victim's shard that found nothing (the SET went to the killed process).
+    /// Reads on the victim's shard that found nothing (the SET went to the killed process).
     lost: AtomicU64,
-    /// GETs on the victim's shard that read their own value back.
+    /// Requests on the victim's shard answered right.
     victim_served: AtomicU64,
-    /// Replies that were neither right nor an error, described.
+    /// Replies that may not answer their request, described.
     wrong: Mutex<Vec<String>>,
 }
 
@@ -41,8 +43,38 @@ fn read(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::SeqCst)
 }
 
-/// One client: pipelines of SET key value, GET key over its own keys (shard by shard in turn),
-/// checking every reply, until `stop`.
+/// Whether `got` may answer a request that must get `want`: `want` itself; on the victim's
+/// shard a transport error; or for a read there, nil (what the SET wrote died with the killed
+/// process). An MGET (one key on each shard, the victim's among them) fails whole or has nil
+/// in the victim's place.
+fn judge(tally: &Tally, got: &Reply, want: &Reply, on_victim: bool) -> bool {
+    let counter = match (got, want) {
+        _ if got == want => None,
+        (Reply::Error(text), _) if on_victim && TRANSPORT_ERRORS.contains(&text.as_str()) => {
+            Some(&tally.errors)
+        }
+        (Reply::Bulk(None), Reply::Bulk(Some(_))) if on_victim => Some(&tally.lost),
+        (Reply::Array(Some(items)), Reply::Array(Some(wants))) if items.len() == wants.len() => {
+            let victim_lost = items[VICTIM] == nil();
+            let others_right =
+                (0..SHARDS).all(|shard| shard == VICTIM || items[shard] == wants[shard]);
+            if !(victim_lost && others_right) {
+                return false;
+            }
+            Some(&tally.lost)
+        }
+        _ => return false,
+    };
+    match counter {
+        Some(counter) => counter.fetch_add(1, Ordering::SeqCst),
+        None if on_victim => tally.victim_served.fetch_add(1, Ordering::SeqCst),
+        None => 0,
+    };
+    true
+}
+
+/// One client: pipelines of SET key value, GET key over its own keys (shard by shard in turn)
+/// and an MGET of the last key it set on each shard, checking every reply, until `stop`.
 fn run_client(
     id: usize,
     port: u16,
@@ -61,34 +93,34 @@ fn run_client(
                 (shard, key, format!("client{id}-round{round}-pair{pair}"))
             })
             .collect();
-        let commands = set_then_get(
+        let mut commands = set_then_get(
             plan.iter()
                 .map(|(_, key, value)| (key.as_str(), value.as_str())),
         );
+        let mut wants: Vec<(Reply, bool)> = plan
+            .iter()
+            .flat_map(|(shard, _, value)| {
+                [(ok(), *shard == VICTIM), (bulk(value), *shard == VICTIM)]
+            })
+            .collect();
+        // The last pairs set one key on each shard, in shard order, last in this pipeline.
+        let last = &plan[PAIRS - SHARDS..];
+        let mut mget = vec![b"MGET".to_vec()];
+        mget.extend(last.iter().map(|(_, key, _)| key.as_bytes().to_vec()));
+        commands.push(mget);
+        let values = last.iter().map(|(_, _, value)| bulk(value)).collect();
+        wants.push((Reply::Array(Some(values)), true));
+
         let replies = conn
             .try_pipeline(&commands)
             .unwrap_or_else(|error| panic!("client {id}, round {round}: no reply: {error}"));
-        for (index, got) in replies.into_iter().enumerate() {
-            let (shard, _, value) = &plan[index / 2];
-            let want = if index % 2 == 0 { ok() } else { bulk(value) };
-            let on_victim = *shard == VICTIM;
+        for ((got, (want, on_victim)), command) in replies.iter().zip(&wants).zip(&commands) {
             tally.replies.fetch_add(1, Ordering::SeqCst);
-            match &got {
-                _ if got == want => {
-                    if on_victim && index % 2 == 1 {
-                        tally.victim_served.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-                Reply::Error(text) if on_victim && TRANSPORT_ERRORS.contains(&text.as_str()) => {
-                    tally.errors.fetch_add(1, Ordering::SeqCst);
-                }
-                _ if on_victim && index % 2 == 1 && got == nil() => {
-                    tally.lost.fetch_add(1, Ordering::SeqCst);
-                }
-                _ => tally.wrong.lock().unwrap().push(format!(
-                    "client {id}, round {round}, shard {shard}: `{}` got {got:?}, want {want:?}",
-                    show(&commands[index])
-                )),
+            if !judge(&tally, got, want, *on_victim) {
+                tally.wrong.lock().unwrap().push(format!(
+                    "client {id}, round {round}: `{}` got {got:?}, want {want:?}",
+                    show(command)
+                ));
             }
         }
         round += 1;
@@ -140,7 +172,7 @@ fn no_reply_reaches_the_wrong_client_or_request_while_a_backend_is_killed_and_re
     let wrong = tally.wrong.lock().unwrap();
     let (replies, errors) = (read(&tally.replies), read(&tally.errors));
     println!(
-        "reply integrity: {replies} replies checked, {errors} errors, {} GETs found their SET \
+        "reply integrity: {replies} replies checked, {errors} errors, {} reads found their SET \
          lost with the killed server, {} wrong; kill to served again: {outages:?}",
         read(&tally.lost),
         wrong.len()
