@@ -651,48 +651,84 @@ fn new_client(port: u16) -> Result<Client, String> {
     }
 }
 
+/// The open-file limit rampart runs under.
+const OPEN_FILES: u64 = 64;
+
+/// rampart under RLIMIT_NOFILE `OPEN_FILES` over two redis-servers, with as many clients as
+/// it serves: the last new client was refused. Its pool's keys `warm` (on s0, whose backend
+/// connection was made first) and `cold` (on s1, not connected yet) hold `value_of` them.
+struct OutOfDescriptors {
+    _redis: Vec<Redis>,
+    proxy: Rampart,
+    port: u16,
+    warm: String,
+    cold: String,
+    clients: Vec<Client>,
+    /// How the first client past the limit was refused.
+    refusal: String,
+}
+
+impl OutOfDescriptors {
+    fn start() -> OutOfDescriptors {
+        let redis: Vec<Redis> = (0..2).map(|_| Redis::start(&[])).collect();
+        let port = free_port();
+        let yaml = alpha_yaml(port, "", &[redis[0].port, redis[1].port]);
+        let proxy = Rampart::start_with_open_files(&yaml, &[port], &["--workers", "1"], OPEN_FILES);
+        let mut keys = keys_by_shard(&proxy.config, "fd:", 1, 2);
+        let (cold, warm) = (keys[1].remove(0), keys[0].remove(0));
+        write_values(port, &[vec![warm.clone()]]);
+        let set = redis[1]
+            .client()
+            .call_str(&["SET", &cold, &value_of(&cold)]);
+        assert!(set.is_ok(), "{set:?}");
+        let mut clients = Vec::new();
+        let refusal = loop {
+            assert!(
+                clients.len() < OPEN_FILES as usize,
+                "{OPEN_FILES} clients served with a limit of {OPEN_FILES} descriptors"
+            );
+            match new_client(port) {
+                Ok(client) => clients.push(client),
+                Err(refusal) => break refusal,
+            }
+        };
+        OutOfDescriptors {
+            _redis: redis,
+            proxy,
+            port,
+            warm,
+            cold,
+            clients,
+            refusal,
+        }
+    }
+}
+
 #[test]
 fn out_of_file_descriptors_new_clients_are_refused_cleanly_until_some_close() {
-    const LIMIT: u64 = 64;
-    let redis: Vec<Redis> = (0..2).map(|_| Redis::start(&[])).collect();
-    let port = free_port();
-    let yaml = alpha_yaml(port, "", &[redis[0].port, redis[1].port]);
-    let mut proxy = Rampart::start_with_open_files(&yaml, &[port], &["--workers", "1"], LIMIT);
-    let keys = keys_by_shard(&proxy.config, "fd:", 1, 2);
-    // The backend connections are made before the descriptors run out.
-    write_values(port, &keys);
-
-    let mut clients = Vec::new();
-    let refusal = loop {
-        assert!(
-            clients.len() < LIMIT as usize,
-            "{LIMIT} clients served with a limit of {LIMIT} descriptors"
-        );
-        match new_client(port) {
-            Ok(client) => clients.push(client),
-            Err(refusal) => break refusal,
-        }
-    };
-    let served = clients.len();
+    let mut out = OutOfDescriptors::start();
+    let (port, warm, cold) = (out.port, out.warm.clone(), out.cold.clone());
+    let served = out.clients.len();
     let started = Instant::now();
     for _ in 0..5 {
         assert!(new_client(port).is_err(), "a client served past the limit");
     }
     let refusing = started.elapsed() / 5;
-    let cpu = cpu_share(proxy.process(), Duration::from_secs(1));
+    let cpu = cpu_share(out.proxy.process(), Duration::from_secs(1));
     assert!(
         cpu < IDLE_CPU_LIMIT,
         "rampart used {:.0}% CPU out of descriptors\n{}",
         cpu * 100.0,
-        tail(&proxy.log_text(), 20)
+        tail(&out.proxy.log_text(), 20)
     );
-    for client in &mut clients {
-        for key in keys.iter().flatten() {
-            assert_eq!(client.call_str(&["GET", key]), bulk(value_of(key)));
-        }
+    for client in &mut out.clients {
+        assert_eq!(client.call_str(&["GET", &warm]), bulk(value_of(&warm)));
     }
+    // A shard without a connection yet gets an error at once.
+    let cold_reply = out.clients[0].call_str(&["GET", &cold]);
+    assert!(matches!(cold_reply, Reply::Error(_)), "{cold_reply:?}");
 
-    clients.truncate(served / 2);
+    out.clients.truncate(served / 2);
     let closed = Instant::now();
     let mut fresh = None;
     wait_until(
@@ -705,21 +741,47 @@ fn out_of_file_descriptors_new_clients_are_refused_cleanly_until_some_close() {
     );
     let recovery = closed.elapsed();
     let mut fresh = fresh.unwrap();
-    for key in keys.iter().flatten() {
+    for key in [&warm, &cold] {
         assert_eq!(fresh.call_str(&["GET", key]), bulk(value_of(key)));
     }
-    assert!(!proxy.has_exited(), "rampart exited");
-    let log = proxy.log_text();
+    assert!(!out.proxy.has_exited(), "rampart exited");
+    let log = out.proxy.log_text();
     assert!(
         log.contains("out of file descriptors: a new client was closed at once"),
         "{}",
         tail(&log, 20)
     );
     println!(
-        "fd limit {LIMIT}: {served} clients served, the next refused ({refusal}) in {refusing:?} \
-         each, {:.1}% CPU while refusing, a new client served {recovery:?} after half closed",
+        "fd limit {OPEN_FILES}: {served} clients served, the next refused ({}) in {refusing:?} \
+         each, {:.1}% CPU while refusing, a request to an unconnected shard got {cold_reply:?}; \
+         a new client served {recovery:?} after half closed",
+        out.refusal,
         cpu * 100.0
     );
+}
+
+#[test]
+#[ignore = "admin/endpoint.rs retries accept every 10 ms while out of descriptors: the admin \
+            client hangs and the log gets a warning every 10 ms until descriptors free up"]
+fn out_of_file_descriptors_the_admin_endpoint_answers_or_closes_at_once() {
+    let out = OutOfDescriptors::start();
+    let logged = out.proxy.log_text().lines().count();
+    let mut admin = TcpStream::connect(("127.0.0.1", out.proxy.admin_port)).expect("connect");
+    admin
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    admin.write_all(b"GET /health HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let read = std::io::Read::read_to_end(&mut admin, &mut answer);
+    let hung = read.as_ref().is_err_and(|error| {
+        matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(!hung, "the admin client got no answer within 5 s");
+    let more = out.proxy.log_text().lines().count() - logged;
+    assert!(more <= 5, "{more} log lines for one admin client");
 }
 
 // ---------------------------------------------------------------------------------------------
