@@ -102,7 +102,7 @@ fn a_frozen_backend_times_out_its_requests_and_serves_again_after_sigcont() {
         &mut conn,
         &commands,
         600,
-        || cluster.redis[frozen].signal(libc::SIGSTOP),
+        || cluster.redis[frozen].freeze(),
         |index, got, after_fault| {
             let (shard, key) = plan[index];
             if shard == frozen && got == error("ERR Connection timed out") {
@@ -133,7 +133,7 @@ fn a_frozen_backend_times_out_its_requests_and_serves_again_after_sigcont() {
         error("ERR Connection timed out")
     );
 
-    cluster.redis[frozen].signal(libc::SIGCONT);
+    cluster.redis[frozen].thaw();
     let resumed = Instant::now();
     let key = &keys[frozen][0];
     wait_until("the thawed shard to serve", Duration::from_secs(10), || {
@@ -583,7 +583,7 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
     let followed = forced.elapsed();
 
     let load = Load::start(cluster.port, &cluster.routes);
-    sentinel.signal(libc::SIGSTOP);
+    sentinel.freeze();
     let frozen_at = Instant::now();
     wait_until(
         "rampart to try the frozen sentinel twice",
@@ -602,7 +602,7 @@ fn a_frozen_sentinel_leaves_the_last_known_topology_in_place() {
         assert_eq!(call(first, &["EXISTS", key]), Reply::Integer(0), "{key}");
     }
 
-    sentinel.signal(libc::SIGCONT);
+    sentinel.thaw();
     let thawed = Instant::now();
     // Thawed (in TILT mode for 30 s if the stall was long enough), the sentinel is asked
     // again, its events are followed again, and the load goes on.

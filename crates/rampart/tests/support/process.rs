@@ -90,22 +90,34 @@ impl Guarded {
         );
     }
 
-    /// The CPU time (user and system, all threads) the process has used so far.
-    pub fn cpu_time(&self) -> Duration {
+    /// The fields of /proc/PID/stat after the command name (which is in parentheses and may
+    /// hold spaces): the state first, utime and stime 12th and 13th.
+    fn stat_fields(&self) -> Vec<String> {
         let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))
             .unwrap_or_else(|error| panic!("/proc/{}/stat: {error}", self.pid()));
-        // The fields after the command name, which is in parentheses and may hold spaces:
-        // utime and stime are the 14th and 15th of the line, the 12th and 13th after it.
-        let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
-        let ticks: u64 = after_name
-            .split(' ')
-            .skip(11)
-            .take(2)
+        let after_name = &stat[stat.rfind(')').expect("a command name") + 1..];
+        after_name.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// The CPU time (user and system, all threads) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let ticks: u64 = self.stat_fields()[11..13]
+            .iter()
             .map(|field| field.parse::<u64>().expect("utime and stime"))
             .sum();
         // SAFETY: sysconf only reads a system setting.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
         Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// SIGSTOP, returning once the process is stopped (state T).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        wait_until(
+            &format!("process {} to stop", self.pid()),
+            Duration::from_secs(5),
+            || self.stat_fields()[0] == "T",
+        );
     }
 
     /// Whether the process has handlers for all these signals (SigCgt in /proc).
@@ -199,9 +211,14 @@ impl Redis {
         self.process.kill();
     }
 
-    /// Sends `signal` (SIGSTOP to freeze it, SIGCONT to let it go on).
-    pub fn signal(&self, signal: libc::c_int) {
-        self.process.signal(signal);
+    /// SIGSTOP, returning once it is stopped.
+    pub fn freeze(&self) {
+        self.process.freeze();
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.process.signal(libc::SIGCONT);
     }
 
     pub fn log(&self) -> String {

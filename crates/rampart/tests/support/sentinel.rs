@@ -150,9 +150,14 @@ impl Sentinel {
         self.process.kill();
     }
 
-    /// Sends `signal` (SIGSTOP to freeze it, SIGCONT to let it go on).
-    pub fn signal(&self, signal: libc::c_int) {
-        self.process.signal(signal);
+    /// SIGSTOP, returning once it is stopped.
+    pub fn freeze(&self) {
+        self.process.freeze();
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.process.signal(libc::SIGCONT);
     }
 
     /// kill -9, then start again on the same port with the config it rewrote.
