@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use support::process::{Redis, redis_is_blocked};
 use support::random::scrambled;
 use support::resp::{Client, Reply, bulk, cmd, error, nil, ok, pong, show};
-use support::shards::{Cluster, alpha_proxy, keys_by_shard};
+use support::shards::{Cluster, TRANSPORT_ERRORS, alpha_proxy, keys_by_shard};
 use support::stats::{Json, assert_stat, now_micros, pool_counter, servers_sum, stat_reaching};
 use support::{free_port, wait_until};
 
@@ -21,13 +21,6 @@ use support::{free_port, wait_until};
 fn value_of(key: &str) -> String {
     format!("val-{key}-{}", "v".repeat(4096))
 }
-
-const TRANSPORT_ERRORS: [&str; 4] = [
-    "ERR Connection refused",
-    "ERR Connection reset by peer",
-    "ERR Connection closed by server",
-    "ERR Broken pipe",
-];
 
 #[test]
 fn backend_killed_mid_pipeline_every_request_still_gets_a_reply() {

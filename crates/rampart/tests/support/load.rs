@@ -249,6 +249,18 @@ impl Report {
             .collect()
     }
 
+    /// Fails, describing them (times from `origin`, with rampart's `log`), if any request got
+    /// a wrong answer or an error.
+    pub fn assert_clean(&self, origin: Instant, log: &str) {
+        let (wrong, errors) = (self.wrong(), self.errors());
+        assert!(
+            wrong.is_empty() && errors.is_empty(),
+            "wrong answers:\n{}\nerrors:\n{}\nrampart log:\n{log}",
+            Report::describe(&wrong, origin),
+            Report::describe(&errors, origin)
+        );
+    }
+
     /// A short description of the first few bad events, for failure messages.
     pub fn describe(events: &[&Event], origin: Instant) -> String {
         events

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -86,6 +87,36 @@ impl Guarded {
             unsafe { libc::kill(pid, signal) },
             0,
             "kill({pid}, {signal})"
+        );
+    }
+
+    /// The fields of /proc/PID/stat after the command name (which is in parentheses and may
+    /// hold spaces): the state first, utime and stime 12th and 13th.
+    fn stat_fields(&self) -> Vec<String> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .unwrap_or_else(|error| panic!("/proc/{}/stat: {error}", self.pid()));
+        let after_name = &stat[stat.rfind(')').expect("a command name") + 1..];
+        after_name.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// The CPU time (user and system, all threads) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let ticks: u64 = self.stat_fields()[11..13]
+            .iter()
+            .map(|field| field.parse::<u64>().expect("utime and stime"))
+            .sum();
+        // SAFETY: sysconf only reads a system setting.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// SIGSTOP, returning once the process is stopped (state T).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        wait_until(
+            &format!("process {} to stop", self.pid()),
+            Duration::from_secs(5),
+            || self.stat_fields()[0] == "T",
         );
     }
 
@@ -178,6 +209,16 @@ impl Redis {
     /// kill -9.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// SIGSTOP, returning once it is stopped.
+    pub fn freeze(&self) {
+        self.process.freeze();
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.process.signal(libc::SIGCONT);
     }
 
     pub fn log(&self) -> String {
@@ -273,6 +314,7 @@ pub struct Rampart {
     /// The admin endpoint's port (unless the flags gave `--admin` themselves).
     pub admin_port: u16,
     pub dir: tempfile::TempDir,
+    /// Its log file (unless the flags named another with `-o`).
     pub log: PathBuf,
     yaml: String,
     process: Guarded,
@@ -290,8 +332,28 @@ impl Rampart {
     }
 
     /// Starts rampart on `yaml` with its stats port, admin endpoint (unless `flags` has
-    /// `--admin`) and log file and exactly these further `flags`, without waiting for it.
+    /// `--admin`) and log file (unless `flags` has `-o`) and exactly these further `flags`,
+    /// without waiting for it.
     pub fn spawn(yaml: &str, flags: &[&str]) -> Rampart {
+        Rampart::launch(yaml, flags, None)
+    }
+
+    /// `start`, the process limited to `open_files` descriptors (RLIMIT_NOFILE, soft and hard,
+    /// set between fork and exec).
+    pub fn start_with_open_files(
+        yaml: &str,
+        listen_ports: &[u16],
+        extra: &[&str],
+        open_files: u64,
+    ) -> Rampart {
+        let mut flags = vec!["-v", "6"];
+        flags.extend_from_slice(extra);
+        let mut rampart = Rampart::launch(yaml, &flags, Some(open_files));
+        rampart.wait_listening(listen_ports);
+        rampart
+    }
+
+    fn launch(yaml: &str, flags: &[&str], open_files: Option<u64>) -> Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
         fs::write(&config, yaml).expect("write rampart.yml");
@@ -303,17 +365,36 @@ impl Rampart {
             vec!["--admin".to_string(), format!("127.0.0.1:{admin_port}")]
         };
         let log = dir.path().join("rampart.log");
-        let process = Guarded::spawn(
-            Command::new(super::rampart_bin())
-                .arg("-c")
-                .arg(&config)
-                .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
-                .args(admin)
-                .arg("-o")
-                .arg(&log)
-                .args(flags),
-            &dir.path().join("rampart.out"),
-        );
+        let output = if flags.contains(&"-o") {
+            Vec::new()
+        } else {
+            vec!["-o".into(), log.clone().into_os_string()]
+        };
+        let mut command = Command::new(super::rampart_bin());
+        command
+            .arg("-c")
+            .arg(&config)
+            .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
+            .args(admin)
+            .args(output)
+            .args(flags);
+        if let Some(open_files) = open_files {
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // SAFETY: setrlimit is async-signal-safe and only reads the struct it is given.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let process = Guarded::spawn(&mut command, &dir.path().join("rampart.out"));
         Rampart {
             config,
             stats_port,

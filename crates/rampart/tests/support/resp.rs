@@ -122,6 +122,14 @@ pub fn cmd(args: &[&str]) -> Vec<Vec<u8>> {
     args.iter().map(|arg| arg.as_bytes().to_vec()).collect()
 }
 
+/// `SET key value` then `GET key`, for each (key, value) pair in turn.
+pub fn set_then_get<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Vec<Vec<u8>>> {
+    pairs
+        .into_iter()
+        .flat_map(|(key, value)| [cmd(&["SET", key, value]), cmd(&["GET", key])])
+        .collect()
+}
+
 /// Encodes one command as a RESP array of bulk strings.
 pub fn encode(command: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", command.len()).into_bytes();
@@ -200,7 +208,9 @@ impl Client {
         Client::over(stream, timeout)
     }
 
-    fn over(stream: TcpStream, timeout: Duration) -> io::Result<Client> {
+    /// A connection over `stream` whose reads fail after `timeout` without data; on an
+    /// accepted stream, a fake server's side (requests read with `read_reply` are arrays).
+    pub fn over(stream: TcpStream, timeout: Duration) -> io::Result<Client> {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         Ok(Client {

@@ -150,6 +150,16 @@ impl Sentinel {
         self.process.kill();
     }
 
+    /// SIGSTOP, returning once it is stopped.
+    pub fn freeze(&self) {
+        self.process.freeze();
+    }
+
+    /// SIGCONT.
+    pub fn thaw(&self) {
+        self.process.signal(libc::SIGCONT);
+    }
+
     /// kill -9, then start again on the same port with the config it rewrote.
     pub fn restart(&mut self) {
         self.process.kill();

@@ -9,6 +9,15 @@ use super::random::scrambled;
 use super::resp::Client;
 use super::route::place;
 
+/// What rampart answers requests on a server connection that failed: a server that refuses
+/// connections, or one killed with requests in flight.
+pub const TRANSPORT_ERRORS: [&str; 4] = [
+    "ERR Connection refused",
+    "ERR Connection reset by peer",
+    "ERR Connection closed by server",
+    "ERR Broken pipe",
+];
+
 /// `shards` redis-servers (started with `redis_args`) behind one rampart pool `alpha`, whose
 /// servers are named s0, s1, s2...
 pub struct Cluster {
