@@ -2,7 +2,8 @@
 //! `message`; quotes and newlines are unit-tested in `logging`) and keeps doing so in the new
 //! file after a logrotate-style rename and SIGHUP; and no password reaches the log at the highest
 //! verbosity, in either format: not the pool's `redis_auth`, not what clients send with AUTH
-//! (right or wrong), not a keepalived.conf's `auth_pass`.
+//! (right or wrong), not a keepalived.conf's `auth_pass`. A server is logged reachable again
+//! only once it answers, not when a stopped server's kernel accepts the connection.
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::process::{Rampart, Redis};
-use support::resp::{Client, Reply, bulk, ok};
+use support::resp::{Client, Reply, bulk, error, ok};
 use support::shards::alpha_yaml;
 use support::{free_port, rampart_bin, wait_until};
 
@@ -214,4 +215,41 @@ fn text_lines_keep_the_nutcracker_timestamp() {
     assert_eq!(&first[0..1], "[");
     assert_eq!(&first[24..25], "]", "{first}");
     assert!(first.contains(" INFO "), "{first}");
+}
+
+/// A SIGSTOPped redis-server's kernel still accepts connections: rampart calls the server
+/// reachable again only once it answered on the new connection, after SIGCONT, and once.
+#[test]
+fn a_stopped_server_is_reachable_again_only_once_it_answers() {
+    const REACHABLE: &str = "server 's0' of pool 'alpha' is reachable again";
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let mut proxy = Rampart::spawn(&alpha_yaml(port, "  timeout: 300\n", &[redis.port]), &[]);
+    proxy.wait_listening(&[port]);
+    let mut client = Client::open(port);
+    assert_eq!(client.call_str(&["SET", "stopped:k", "v"]), ok());
+    redis.signal(libc::SIGSTOP);
+    // The first GET times out on the old connection; each later one on a new connection that
+    // the stopped server's kernel accepted.
+    for _ in 0..4 {
+        assert_eq!(
+            client.call_str(&["GET", "stopped:k"]),
+            error("ERR Connection timed out")
+        );
+    }
+    let stopped = proxy.log_text();
+    assert!(
+        stopped.contains("server 's0' of pool 'alpha' failed: Connection timed out"),
+        "{stopped}"
+    );
+    assert!(!stopped.contains(REACHABLE), "{stopped}");
+    redis.signal(libc::SIGCONT);
+    assert_eq!(client.call_str(&["GET", "stopped:k"]), bulk("v"));
+    wait_until(
+        "the server logged reachable again",
+        Duration::from_secs(5),
+        || proxy.log_text().contains(REACHABLE),
+    );
+    assert_eq!(client.call_str(&["GET", "stopped:k"]), bulk("v"));
+    assert_eq!(proxy.log_text().matches(REACHABLE).count(), 1);
 }

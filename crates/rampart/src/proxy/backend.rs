@@ -44,6 +44,9 @@ pub enum Target {
     },
     /// AUTH, SELECT or HELLO sent by the proxy itself; the reply is checked, not forwarded.
     Handshake(&'static str),
+    /// The PING that ends the handshake of a connection made after a failure: its reply, not
+    /// the connect (a stopped server's kernel still accepts), makes the server reachable again.
+    Probe,
 }
 
 struct Waiter {
@@ -315,13 +318,6 @@ impl Backend {
                 }
             };
             self.shard.connection_opened();
-            if self.failing.replace(false) {
-                tracing::warn!(
-                    "server '{}' of pool '{}' is reachable again",
-                    self.shard.name(),
-                    self.shard.pool().name
-                );
-            }
             self.restart_timers();
             self.queue_handshake();
             let failure = self.serve(&stream, &mut buffer, &mut parser).await;
@@ -435,33 +431,38 @@ impl Backend {
             .and_then(|waiter| waiter.deadline)
     }
 
-    /// Puts AUTH, SELECT and HELLO 3 (as needed) ahead of every queued request.
+    /// Puts AUTH, SELECT and HELLO 3 (as needed) ahead of every queued request, then, on a
+    /// connection made after a failure, a PING whose reply marks the server reachable again.
     fn queue_handshake(&self) {
         let pool = self.shard.pool();
-        let mut steps: Vec<(&'static str, Bytes)> = Vec::new();
+        let mut steps: Vec<(Target, Bytes)> = Vec::new();
         let mut request = BytesMut::new();
         if let Some(password) = &pool.redis_auth {
             encode::request(&mut request, [&b"AUTH"[..], password.as_bytes()]);
-            steps.push(("AUTH", request.split().freeze()));
+            steps.push((Target::Handshake("AUTH"), request.split().freeze()));
         }
         if pool.redis_db > 0 {
             let db = pool.redis_db.to_string();
             encode::request(&mut request, [&b"SELECT"[..], db.as_bytes()]);
-            steps.push(("SELECT", request.split().freeze()));
+            steps.push((Target::Handshake("SELECT"), request.split().freeze()));
         }
         if self.protocol == Protocol::Resp3 {
             encode::request(&mut request, [&b"HELLO"[..], b"3"]);
-            steps.push(("HELLO 3", request.split().freeze()));
+            steps.push((Target::Handshake("HELLO 3"), request.split().freeze()));
+        }
+        if self.failing.get() {
+            encode::request(&mut request, [&b"PING"[..]]);
+            steps.push((Target::Probe, request.split().freeze()));
         }
         let now = Instant::now();
         let deadline = pool.timeout_ms.map(|ms| now + Duration::from_millis(ms));
         let mut state = self.state.borrow_mut();
-        for (name, bytes) in steps.into_iter().rev() {
+        for (target, bytes) in steps.into_iter().rev() {
             let insert_at = state.waiters.len() - state.outbox.len();
             state.waiters.insert(
                 insert_at,
                 Waiter {
-                    target: Target::Handshake(name),
+                    target,
                     received: now,
                     deadline,
                     failover_deadline: None,
@@ -607,6 +608,15 @@ impl Backend {
                     );
                 }
             }
+            Target::Probe => {
+                if self.failing.replace(false) {
+                    tracing::warn!(
+                        "server '{}' of pool '{}' is reachable again",
+                        self.shard.name(),
+                        self.shard.pool().name
+                    );
+                }
+            }
         }
         None
     }
@@ -659,7 +669,7 @@ impl Backend {
                 } else {
                     None
                 };
-                if matches!(waiter.target, Target::Handshake(_)) {
+                if matches!(waiter.target, Target::Handshake(_) | Target::Probe) {
                     continue;
                 }
                 let keep = match waiter.failover_deadline {

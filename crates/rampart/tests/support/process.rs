@@ -187,6 +187,11 @@ impl Redis {
         self.process.kill();
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT...) to the server.
+    pub fn signal(&self, signal: libc::c_int) {
+        self.process.signal(signal);
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
     }
