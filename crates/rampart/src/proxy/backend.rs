@@ -3,7 +3,8 @@
 //! back to each client's reply queue byte for byte. The connection opens lazily, sends AUTH,
 //! then SELECT, then HELLO 3 (for RESP3 clients) before any client traffic, times requests out,
 //! and on failure answers every request it still holds, retrying once those that provably
-//! never reached the server.
+//! never reached the server. After a failure, a PING ends the handshake: the server is
+//! reachable again once it answers, not when the connect succeeds.
 //!
 //! In a pool with `sentinels:` a shard without a reachable master holds its requests that
 //! never reached a server for up to `failover_wait_ms`, follows the topology to the promoted
