@@ -3,17 +3,19 @@
 //! file after a logrotate-style rename and SIGHUP; and no password reaches the log at the highest
 //! verbosity, in either format: not the pool's `redis_auth`, not what clients send with AUTH
 //! (right or wrong), not a keepalived.conf's `auth_pass`. A server is logged reachable again
-//! only once it answers, not when a stopped server's kernel accepts the connection.
+//! only once it answers, not when a stopped server's kernel accepts the connection; and a server
+//! that fails thousands of times a second gives a bounded number of lines, and says how many
+//! it suppressed.
 
 mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::process::{Rampart, Redis};
-use support::resp::{Client, Reply, bulk, error, ok};
+use support::resp::{Client, Reply, bulk, cmd, error, ok, pong};
 use support::shards::alpha_yaml;
 use support::{free_port, rampart_bin, wait_until};
 
@@ -252,4 +254,59 @@ fn a_stopped_server_is_reachable_again_only_once_it_answers() {
     );
     assert_eq!(client.call_str(&["GET", "stopped:k"]), bulk("v"));
     assert_eq!(proxy.log_text().matches(REACHABLE).count(), 1);
+}
+
+/// A redis-server whose one client slot is taken answers every new connection with `-ERR max
+/// number of clients reached` and closes it: a failing server that answers, thousands of times
+/// a second. The log keeps to its rate limit (10 lines a second per call site) and says how many
+/// lines it suppressed.
+#[test]
+fn a_server_failing_thousands_of_times_a_second_logs_a_bounded_number_of_lines() {
+    const ROUNDS: usize = 2000;
+    let redis = Redis::start(&["--maxclients", "1"]);
+    // Taken once the server has seen the start-up check's connection close.
+    let mut slot = None;
+    wait_until("the one client slot", Duration::from_secs(5), || {
+        let mut client = redis.client();
+        let taken = client.call_str(&["PING"]) == pong();
+        slot = taken.then_some(client);
+        taken
+    });
+    let port = free_port();
+    let mut proxy = Rampart::spawn(&alpha_yaml(port, "", &[redis.port]), &["--workers", "1"]);
+    proxy.wait_listening(&[port]);
+    let started = Instant::now();
+    let mut client = Client::open(port);
+    let pair = [cmd(&["GET", "flood:a"]), cmd(&["GET", "flood:b"])];
+    for _ in 0..ROUNDS {
+        for reply in client.pipeline(&pair) {
+            assert!(matches!(reply, Reply::Error(_)), "{reply:?}");
+        }
+    }
+    let windows = started.elapsed().as_secs() + 2;
+    wait_until("a suppressed-lines summary", Duration::from_secs(5), || {
+        proxy
+            .log_text()
+            .contains("similar messages suppressed in the last")
+    });
+    let log = proxy.log_text();
+    let failures = log
+        .lines()
+        .filter(|line| line.contains("PING failed"))
+        .count();
+    assert!(failures > 0, "{log}");
+    assert!(
+        failures as u64 <= 10 * windows,
+        "{failures} PING failures logged in {windows} windows:\n{log}"
+    );
+    assert!(
+        log.lines().count() as u64 <= 4 * 11 * windows + 10,
+        "{} lines for {ROUNDS} rounds of failures:\n{log}",
+        log.lines().count()
+    );
+    assert!(
+        log.contains("similar messages suppressed in the last")
+            && log.contains("(handshake failures)"),
+        "{log}"
+    );
 }

@@ -28,6 +28,7 @@ use super::reply_queue::{Part, ReplyQueue};
 use super::shard::Shard;
 use super::stream::{Stream, error_text, read_some, release_if_large, write_gathered};
 use crate::admin::catalog::ServerStat;
+use crate::log_limit::limited;
 
 /// Read buffer growth step for replies.
 const READ_CHUNK: usize = 16 * 1024;
@@ -45,8 +46,9 @@ pub enum Target {
     },
     /// AUTH, SELECT or HELLO sent by the proxy itself; the reply is checked, not forwarded.
     Handshake(&'static str),
-    /// The PING that ends the handshake of a connection made after a failure: its reply, not
-    /// the connect (a stopped server's kernel still accepts), makes the server reachable again.
+    /// The PING that ends the handshake of a connection made after a failure: its reply (not
+    /// an error such as `-LOADING`), not the connect (a stopped server's kernel still accepts),
+    /// makes the server reachable again.
     Probe,
 }
 
@@ -599,19 +601,13 @@ impl Backend {
                 queue.complete(seq, part, reply);
             }
             Target::Handshake(step) => {
-                if error_code(&reply).is_some() {
-                    let text = String::from_utf8_lossy(&reply);
-                    tracing::error!(
-                        "{step} failed on pool '{}' server '{}': {}",
-                        self.shard.pool().name,
-                        self.shard.name(),
-                        text.trim_end()
-                    );
-                }
+                self.handshake_step_done(step, &reply);
             }
             Target::Probe => {
-                if self.failing.replace(false) {
-                    tracing::warn!(
+                if self.handshake_step_done("PING", &reply) && self.failing.replace(false) {
+                    limited!(
+                        warn,
+                        "servers reachable again",
                         "server '{}' of pool '{}' is reachable again",
                         self.shard.name(),
                         self.shard.pool().name
@@ -620,6 +616,23 @@ impl Backend {
             }
         }
         None
+    }
+
+    /// Whether a handshake step succeeded; logs its error reply if not.
+    fn handshake_step_done(&self, step: &str, reply: &[u8]) -> bool {
+        if error_code(reply).is_none() {
+            return true;
+        }
+        let text = String::from_utf8_lossy(reply);
+        limited!(
+            error,
+            "handshake failures",
+            "{step} failed on pool '{}' server '{}': {}",
+            self.shard.pool().name,
+            self.shard.name(),
+            text.trim_end()
+        );
+        false
     }
 
     /// A request the server refused with `-READONLY` did not run: it goes back to the front of
@@ -645,12 +658,19 @@ impl Backend {
         let pool = self.shard.pool();
         let (server, reason) = (self.shard.name(), text.trim_start_matches("ERR "));
         if self.failing.replace(true) {
-            tracing::debug!(
+            limited!(
+                debug,
+                "repeated server failures",
                 "server '{server}' of pool '{}' failed again: {reason}",
                 pool.name
             );
         } else {
-            tracing::warn!("server '{server}' of pool '{}' failed: {reason}", pool.name);
+            limited!(
+                warn,
+                "server failures",
+                "server '{server}' of pool '{}' failed: {reason}",
+                pool.name
+            );
         }
         let error_reply = Bytes::from(format!("-{text}\r\n"));
         let no_master = self.failover_wait.map(|_| self.no_master_reply());

@@ -118,7 +118,12 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
     let stream = match socket.into_stream() {
         Ok(stream) => Rc::new(stream),
         Err(error) => {
-            tracing::warn!("client {}: cannot be served: {error}", state.id);
+            crate::log_limit::limited!(
+                warn,
+                "clients that cannot be served",
+                "client {}: cannot be served: {error}",
+                state.id
+            );
             pool.client_closed(PoolStat::ClientErr);
             return None;
         }

@@ -24,9 +24,12 @@ use super::registry::SessionRegistry;
 use super::session;
 use super::worker_stats::WorkerStats;
 use crate::admin::stats::StatsTable;
+use crate::log_limit::{self, limited};
 
 /// How often a worker publishes its counters for the stats server.
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a worker does its housekeeping (see [`housekeeping`]).
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for its clients' in-flight replies.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -95,6 +98,7 @@ async fn serve(
             id,
         )));
     }
+    tokio::task::spawn_local(housekeeping());
     tokio::task::spawn_local(publish_stats(
         id,
         Arc::clone(&shared),
@@ -144,6 +148,16 @@ async fn publish_stats(
     }
 }
 
+/// Once a second: reports the log lines the worker's rate limits suppressed.
+async fn housekeeping() {
+    let mut interval = tokio::time::interval(HOUSEKEEPING_PERIOD);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        log_limit::flush();
+    }
+}
+
 /// Gives a client a session, and parks it whenever the session hands it back idle. A client
 /// the parking lot cannot take is served again at once.
 fn start_session(context: &Rc<WorkerContext>, client: IdleClient) {
@@ -181,7 +195,12 @@ async fn accept(
         let socket = match accepted.and_then(|socket| socket.configure(keepalive)) {
             Ok(socket) => socket,
             Err(error) => {
-                tracing::warn!("accept on pool '{}' failed: {error}", pool.pool().name);
+                limited!(
+                    warn,
+                    "accept failures",
+                    "accept on pool '{}' failed: {error}",
+                    pool.pool().name
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
