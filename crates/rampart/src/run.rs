@@ -152,6 +152,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     for pool in &config.pools {
         tracing::info!("pool '{}' listening on {}", pool.name, pool.listen);
     }
+    proxy::memory::configure();
     let mut threads = Vec::new();
     for (id, listeners) in listeners.into_iter().enumerate() {
         let (shared, stopping) = (Arc::clone(&shared), stopping.clone());

@@ -91,16 +91,6 @@ impl Proxy {
     fn pool_counter(&self, name: &str) -> u64 {
         pool_counter(&self.proxy.stats(), "alpha", name)
     }
-
-    fn vm_rss_kb(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.proxy.pid()))
-            .expect("read the proxy's /proc status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
-    }
 }
 
 fn silent_clients(port: u16, count: usize) -> Vec<TcpStream> {
@@ -213,10 +203,10 @@ fn idle_clients_cost_little_memory() {
     support::ensure_open_file_limit(CLIENTS as u64 * 2 + 256);
     let proxy = start(None);
     proxy.wait_for_clients(0, 0);
-    let before = proxy.vm_rss_kb();
+    let before = proxy.proxy.vm_rss_kb();
     let mut clients = silent_clients(proxy.port, CLIENTS);
     proxy.wait_for_clients(CLIENTS as u64, CLIENTS as u64);
-    let connected = proxy.vm_rss_kb();
+    let connected = proxy.proxy.vm_rss_kb();
     assert!(
         connected - before < 1024,
         "{CLIENTS} silent clients grew the proxy from {before} kB to {connected} kB"
@@ -228,7 +218,7 @@ fn idle_clients_cost_little_memory() {
     proxy.wait_for_clients(CLIENTS as u64, CLIENTS as u64);
     let mut settled = 0;
     wait_until("memory given back after parking", PARKING_LIMIT, || {
-        settled = proxy.vm_rss_kb();
+        settled = proxy.proxy.vm_rss_kb();
         settled - before < 2048
     });
 }

@@ -18,6 +18,7 @@ use super::client::IdleClient;
 use super::context::WorkerContext;
 use super::listener::BoundListener;
 use super::local::ConnectionState;
+use super::memory;
 use super::parking::ParkingLot;
 use super::pool::WorkerPool;
 use super::registry::SessionRegistry;
@@ -148,12 +149,14 @@ async fn publish_stats(
     }
 }
 
-/// Once a second: reports the log lines the worker's rate limits suppressed.
+/// Once a second: gives memory that bursts freed back to the operating system, and reports the
+/// log lines the worker's rate limits suppressed.
 async fn housekeeping() {
     let mut interval = tokio::time::interval(HOUSEKEEPING_PERIOD);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
+        memory::give_back_after_bursts();
         log_limit::flush();
     }
 }
