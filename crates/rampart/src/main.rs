@@ -3,13 +3,14 @@
 //! proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
 //! plane), `vrrp` (the built-in virtual IP), `health` (the proxy's health seen from outside, for
 //! the VRRP speaker and `rampart check`), `admin` (stats), `cli` (flags and the tools that run
-//! without the proxy), plus process housekeeping (`run`, `daemon`, `logging`, and `service` for
-//! systemd's readiness protocol).
+//! without the proxy), plus process housekeeping (`run`, `daemon`, `logging` with `log_limit`
+//! for lines that repeat, and `service` for systemd's readiness protocol).
 
 mod admin;
 mod cli;
 mod daemon;
 mod health;
+mod log_limit;
 mod logging;
 mod proxy;
 mod run;

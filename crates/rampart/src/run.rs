@@ -2,12 +2,14 @@
 //! the worker threads, the control plane (topology and signals), the stats server and, with
 //! `--vrrp`, the VRRP speaker, and the admin endpoint (`--admin`). SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
 //! (priority 0), stops accepting, lets in-flight replies reach their clients, removes the pid
-//! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level.
+//! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level;
+//! SIGUSR1, SIGUSR2 and SIGALRM are logged and otherwise ignored; SIGPIPE is ignored.
 //! Under systemd, READY=1 follows the start of every thread and STOPPING=1 the stop signal.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::task::Poll;
 use std::thread;
 use std::time::Instant;
 
@@ -152,6 +154,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     for pool in &config.pools {
         tracing::info!("pool '{}' listening on {}", pool.name, pool.listen);
     }
+    proxy::memory::configure();
     let mut threads = Vec::new();
     for (id, listeners) in listeners.into_iter().enumerate() {
         let (shared, stopping) = (Arc::clone(&shared), stopping.clone());
@@ -203,54 +206,90 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     status
 }
 
-/// The signals the proxy reacts to, registered before the pid file exists so that a signal
-/// sent as soon as the pid is known is never lost or fatal.
+/// What the proxy does with a signal it catches.
+#[derive(Clone, Copy)]
+enum Reaction {
+    /// SIGTERM, SIGINT: stop after the in-flight replies.
+    Stop,
+    /// SIGHUP: reopen the log file.
+    Reopen,
+    /// SIGTTIN: raise the log level.
+    Louder,
+    /// SIGTTOU: lower the log level.
+    Quieter,
+    /// SIGUSR1, SIGUSR2 (no-ops in nutcracker too) and SIGALRM: logged, nothing else.
+    Ignore,
+}
+
+/// The signals the proxy catches, registered before the pid file exists so that a signal
+/// sent as soon as the pid is known is never lost or fatal. SIGPIPE is not among them: the
+/// Rust runtime ignores it from the start, as nutcracker does, so a write to a client that
+/// left is an EPIPE error, never a signal to handle (or to log once per client).
+const CAUGHT: [(libc::c_int, &str, Reaction); 8] = [
+    (libc::SIGTERM, "SIGTERM", Reaction::Stop),
+    (libc::SIGINT, "SIGINT", Reaction::Stop),
+    (libc::SIGHUP, "SIGHUP", Reaction::Reopen),
+    (libc::SIGTTIN, "SIGTTIN", Reaction::Louder),
+    (libc::SIGTTOU, "SIGTTOU", Reaction::Quieter),
+    (libc::SIGUSR1, "SIGUSR1", Reaction::Ignore),
+    (libc::SIGUSR2, "SIGUSR2", Reaction::Ignore),
+    (libc::SIGALRM, "SIGALRM", Reaction::Ignore),
+];
+
+/// The registered handlers of [`CAUGHT`], in its order.
 struct Signals {
-    terminate: Signal,
-    interrupt: Signal,
-    hangup: Signal,
-    louder: Signal,
-    quieter: Signal,
+    handlers: Vec<Signal>,
 }
 
 impl Signals {
     fn install(runtime: &tokio::runtime::Runtime) -> std::io::Result<Signals> {
         let _context = runtime.enter();
-        Ok(Signals {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-            hangup: signal(SignalKind::hangup())?,
-            louder: signal(SignalKind::from_raw(libc::SIGTTIN))?,
-            quieter: signal(SignalKind::from_raw(libc::SIGTTOU))?,
-        })
+        let handlers = CAUGHT
+            .iter()
+            .map(|&(number, _, _)| signal(SignalKind::from_raw(number)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Signals { handlers })
     }
 
-    /// Reacts to signals until a stop is requested.
+    /// The next signal to arrive: its number, name and what to do.
+    async fn next(&mut self) -> (libc::c_int, &'static str, Reaction) {
+        std::future::poll_fn(|context| {
+            for (handler, &caught) in self.handlers.iter_mut().zip(&CAUGHT) {
+                if handler.poll_recv(context).is_ready() {
+                    return Poll::Ready(caught);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Reacts to signals, each logged with nutcracker's `signal N (NAME) received` line,
+    /// until a stop is requested.
     async fn handle(mut self, log: Log, stop: watch::Sender<bool>) {
         loop {
-            tokio::select! {
-                _ = self.terminate.recv() => {
-                    tracing::info!("signal 15 (SIGTERM) received, stopping after in-flight replies");
+            let (number, name, reaction) = self.next().await;
+            let received = format!("signal {number} ({name}) received");
+            match reaction {
+                Reaction::Stop => {
+                    tracing::info!("{received}, stopping after in-flight replies");
                     break;
                 }
-                _ = self.interrupt.recv() => {
-                    tracing::info!("signal 2 (SIGINT) received, stopping after in-flight replies");
-                    break;
-                }
-                _ = self.hangup.recv() => {
-                    tracing::info!("signal 1 (SIGHUP) received, reopening log file");
+                Reaction::Reopen => {
+                    tracing::info!("{received}, reopening log file");
                     if let Err(error) = log.reopen() {
                         tracing::error!("reopening the log file failed: {error}");
                     }
                 }
-                _ = self.louder.recv() => {
-                    tracing::info!("signal 21 (SIGTTIN) received, up logging level");
+                Reaction::Louder => {
+                    tracing::info!("{received}, up logging level");
                     tracing::info!("up log level to {}", log.step_level(true));
                 }
-                _ = self.quieter.recv() => {
-                    tracing::info!("signal 22 (SIGTTOU) received, down logging level");
+                Reaction::Quieter => {
+                    tracing::info!("{received}, down logging level");
                     tracing::info!("down log level to {}", log.step_level(false));
                 }
+                Reaction::Ignore => tracing::info!("{received}, ignored"),
             }
         }
         service::stopping();

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use support::process::{Rampart, Redis, pool_yaml, vm_rss_kb};
+use support::process::{Rampart, Redis, pool_yaml};
 use support::resp::{Client, Reply, bulk, ok, pong};
 use support::stats::pool_counter;
 use support::{free_port, wait_until};
@@ -90,10 +90,6 @@ impl Proxy {
 
     fn pool_counter(&self, name: &str) -> u64 {
         pool_counter(&self.proxy.stats(), "alpha", name)
-    }
-
-    fn vm_rss_kb(&self) -> u64 {
-        vm_rss_kb(self.proxy.pid())
     }
 }
 
@@ -207,10 +203,10 @@ fn idle_clients_cost_little_memory() {
     support::ensure_open_file_limit(CLIENTS as u64 * 2 + 256);
     let proxy = start(None);
     proxy.wait_for_clients(0, 0);
-    let before = proxy.vm_rss_kb();
+    let before = proxy.proxy.vm_rss_kb();
     let mut clients = silent_clients(proxy.port, CLIENTS);
     proxy.wait_for_clients(CLIENTS as u64, CLIENTS as u64);
-    let connected = proxy.vm_rss_kb();
+    let connected = proxy.proxy.vm_rss_kb();
     assert!(
         connected - before < 1024,
         "{CLIENTS} silent clients grew the proxy from {before} kB to {connected} kB"
@@ -222,7 +218,7 @@ fn idle_clients_cost_little_memory() {
     proxy.wait_for_clients(CLIENTS as u64, CLIENTS as u64);
     let mut settled = 0;
     wait_until("memory given back after parking", PARKING_LIMIT, || {
-        settled = proxy.vm_rss_kb();
+        settled = proxy.proxy.vm_rss_kb();
         settled - before < 2048
     });
 }

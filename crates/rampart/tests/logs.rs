@@ -2,17 +2,20 @@
 //! `message`; quotes and newlines are unit-tested in `logging`) and keeps doing so in the new
 //! file after a logrotate-style rename and SIGHUP; and no password reaches the log at the highest
 //! verbosity, in either format: not the pool's `redis_auth`, not what clients send with AUTH
-//! (right or wrong), not a keepalived.conf's `auth_pass`.
+//! (right or wrong), not a keepalived.conf's `auth_pass`. A server is logged reachable again
+//! only once it answers, not when a stopped server's kernel accepts the connection; and a server
+//! that fails thousands of times a second gives a bounded number of lines, and says how many
+//! it suppressed.
 
 mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::process::{Rampart, Redis};
-use support::resp::{Client, Reply, bulk, ok};
+use support::resp::{Client, Reply, bulk, cmd, error, ok, pong};
 use support::shards::alpha_yaml;
 use support::{free_port, rampart_bin, wait_until};
 
@@ -214,4 +217,96 @@ fn text_lines_keep_the_nutcracker_timestamp() {
     assert_eq!(&first[0..1], "[");
     assert_eq!(&first[24..25], "]", "{first}");
     assert!(first.contains(" INFO "), "{first}");
+}
+
+/// A SIGSTOPped redis-server's kernel still accepts connections: rampart calls the server
+/// reachable again only once it answered on the new connection, after SIGCONT, and once.
+#[test]
+fn a_stopped_server_is_reachable_again_only_once_it_answers() {
+    const REACHABLE: &str = "server 's0' of pool 'alpha' is reachable again";
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let mut proxy = Rampart::spawn(&alpha_yaml(port, "  timeout: 300\n", &[redis.port]), &[]);
+    proxy.wait_listening(&[port]);
+    let mut client = Client::open(port);
+    assert_eq!(client.call_str(&["SET", "stopped:k", "v"]), ok());
+    redis.freeze();
+    // The first GET times out on the old connection; each later one on a new connection that
+    // the stopped server's kernel accepted.
+    for _ in 0..4 {
+        assert_eq!(
+            client.call_str(&["GET", "stopped:k"]),
+            error("ERR Connection timed out")
+        );
+    }
+    let stopped = proxy.log_text();
+    assert!(
+        stopped.contains("server 's0' of pool 'alpha' failed: Connection timed out"),
+        "{stopped}"
+    );
+    assert!(!stopped.contains(REACHABLE), "{stopped}");
+    redis.thaw();
+    assert_eq!(client.call_str(&["GET", "stopped:k"]), bulk("v"));
+    wait_until(
+        "the server logged reachable again",
+        Duration::from_secs(5),
+        || proxy.log_text().contains(REACHABLE),
+    );
+    assert_eq!(client.call_str(&["GET", "stopped:k"]), bulk("v"));
+    assert_eq!(proxy.log_text().matches(REACHABLE).count(), 1);
+}
+
+/// A redis-server whose one client slot is taken answers every new connection with `-ERR max
+/// number of clients reached` and closes it: a failing server that answers, thousands of times
+/// a second. The log keeps to its rate limit (10 lines a second per call site) and says how many
+/// lines it suppressed.
+#[test]
+fn a_server_failing_thousands_of_times_a_second_logs_a_bounded_number_of_lines() {
+    const ROUNDS: usize = 2000;
+    let redis = Redis::start(&["--maxclients", "1"]);
+    // Taken once the server has seen the start-up check's connection close.
+    let mut slot = None;
+    wait_until("the one client slot", Duration::from_secs(5), || {
+        let mut client = redis.client();
+        let taken = client.call_str(&["PING"]) == pong();
+        slot = taken.then_some(client);
+        taken
+    });
+    let port = free_port();
+    let mut proxy = Rampart::spawn(&alpha_yaml(port, "", &[redis.port]), &["--workers", "1"]);
+    proxy.wait_listening(&[port]);
+    let started = Instant::now();
+    let mut client = Client::open(port);
+    let pair = [cmd(&["GET", "flood:a"]), cmd(&["GET", "flood:b"])];
+    for _ in 0..ROUNDS {
+        for reply in client.pipeline(&pair) {
+            assert!(matches!(reply, Reply::Error(_)), "{reply:?}");
+        }
+    }
+    let windows = started.elapsed().as_secs() + 2;
+    wait_until("a suppressed-lines summary", Duration::from_secs(5), || {
+        proxy
+            .log_text()
+            .contains("similar messages suppressed in the last")
+    });
+    let log = proxy.log_text();
+    let failures = log
+        .lines()
+        .filter(|line| line.contains("PING failed"))
+        .count();
+    assert!(failures > 0, "{log}");
+    assert!(
+        failures as u64 <= 10 * windows,
+        "{failures} PING failures logged in {windows} windows:\n{log}"
+    );
+    assert!(
+        log.lines().count() as u64 <= 4 * 11 * windows + 10,
+        "{} lines for {ROUNDS} rounds of failures:\n{log}",
+        log.lines().count()
+    );
+    assert!(
+        log.contains("similar messages suppressed in the last")
+            && log.contains("(handshake failures)"),
+        "{log}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Signals: SIGTTIN and SIGTTOU logged, SIGHUP reopening the log, SIGTERM draining the
-//! replies in flight, SIGINT stopping cleanly, and signals sent the moment the pid file exists.
+//! replies in flight, SIGINT stopping cleanly, signals sent the moment the pid file exists, and
+//! every signal nutcracker survives (and SIGALRM) leaving rampart serving.
 
 mod support;
 
@@ -36,6 +37,25 @@ impl WithPidFile {
             pid_file,
             _dir: dir,
         }
+    }
+
+    /// Spawns it and waits until it listens; with a client connected to it.
+    fn serving(redis_port: u16) -> (WithPidFile, Client) {
+        let mut rampart = WithPidFile::spawn(redis_port);
+        rampart.proxy.wait_listening(&[rampart.port]);
+        let conn = Client::open(rampart.port);
+        (rampart, conn)
+    }
+
+    /// Sends `signal` (named `name`), which must stop rampart cleanly: the idle client `conn`
+    /// closed, exit status 0, the pid file removed, the signal in the log.
+    fn assert_stops_cleanly(&mut self, conn: &mut Client, signal: libc::c_int, name: &str) {
+        self.proxy.process().signal(signal);
+        assert!(conn.closed_by_peer(), "idle client closed");
+        let status = self.proxy.process().wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "exit status after {name}");
+        assert!(!self.pid_file.exists(), "pid file removed");
+        wait_for_log(&self.proxy.log, name);
     }
 }
 
@@ -172,27 +192,71 @@ fn signals_right_after_start_are_handled() {
     }
 }
 
+/// Each signal nutcracker survives, and SIGALRM, leaves rampart serving through its
+/// redis-server, with the signal logged (but SIGPIPE, which is ignored); SIGTERM then still
+/// stops it cleanly.
+#[test]
+fn every_signal_nutcracker_survives_leaves_rampart_serving() {
+    let redis = Redis::start(&[]);
+    let (mut rampart, mut conn) = WithPidFile::serving(redis.port);
+    let (proxy, port) = (&mut rampart.proxy, rampart.port);
+    assert_eq!(conn.call_str(&["SET", "survive:k", "v0"]), ok());
+    let caught = [
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGHUP,
+    ];
+    wait_until("signal handlers installed", Duration::from_secs(5), || {
+        proxy.process().catches(&caught)
+    });
+    assert!(proxy.process().ignores(&[libc::SIGPIPE]), "SIGPIPE ignored");
+    let signals = [
+        (libc::SIGUSR1, Some("signal 10 (SIGUSR1) received, ignored")),
+        (libc::SIGUSR2, Some("signal 12 (SIGUSR2) received, ignored")),
+        (libc::SIGALRM, Some("signal 14 (SIGALRM) received, ignored")),
+        (libc::SIGPIPE, None),
+        (libc::SIGTTIN, Some("up log level to 6")),
+        (libc::SIGTTOU, Some("down log level to 5")),
+        (
+            libc::SIGHUP,
+            Some("signal 1 (SIGHUP) received, reopening log file"),
+        ),
+    ];
+    for (round, (signal, logged)) in signals.into_iter().enumerate() {
+        proxy.process().signal(signal);
+        if let Some(line) = logged {
+            wait_for_log(&proxy.log, line);
+        }
+        let value = format!("v{}", round + 1);
+        assert_eq!(conn.call_str(&["SET", "survive:k", &value]), ok());
+        assert_eq!(
+            Client::open(port).call_str(&["GET", "survive:k"]),
+            bulk(&value),
+            "a new client after signal {signal}"
+        );
+        assert_eq!(redis.get("survive:k").as_deref(), Some(value.as_str()));
+        assert!(
+            proxy.process().exit_status().is_none(),
+            "signal {signal} ended rampart"
+        );
+    }
+    assert!(
+        !proxy.log_text().contains("SIGPIPE"),
+        "SIGPIPE is ignored, not caught"
+    );
+    rampart.assert_stops_cleanly(&mut conn, libc::SIGTERM, "SIGTERM");
+}
+
 #[test]
 fn sigint_stops_cleanly_too() {
     let redis = Redis::start(&[]);
-    let WithPidFile {
-        mut proxy,
-        port,
-        pid_file,
-        _dir,
-    } = WithPidFile::spawn(redis.port);
-    proxy.wait_listening(&[port]);
-    let mut conn = Client::open(port);
+    let (mut rampart, mut conn) = WithPidFile::serving(redis.port);
     assert_eq!(conn.call_str(&["SET", "int:k", "v"]), ok());
     wait_until("signal handlers installed", Duration::from_secs(5), || {
-        proxy.process().catches(&[libc::SIGINT])
+        rampart.proxy.process().catches(&[libc::SIGINT])
     });
-    proxy.process().signal(libc::SIGINT);
-    assert!(conn.closed_by_peer(), "idle client closed");
-    assert_eq!(
-        proxy.process().wait_exit(Duration::from_secs(10)).code(),
-        Some(0)
-    );
-    assert!(!pid_file.exists(), "pid file removed");
-    wait_for_log(&proxy.log, "SIGINT");
+    rampart.assert_stops_cleanly(&mut conn, libc::SIGINT, "SIGINT");
 }

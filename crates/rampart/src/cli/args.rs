@@ -66,7 +66,8 @@ pub struct ProxyArgs {
     /// nutcracker's levels: errors from 0, warnings from 4, notices (rampart's info lines: start,
     /// stop, signals, ejections, failovers, VRRP transitions) from 5, debug from 7, trace from
     /// 8; 11 shows everything. SIGTTIN and SIGTTOU raise and lower it while running. No level
-    /// logs a password
+    /// logs a password. A line that a failing server or client can repeat (a server failure, an
+    /// accept error) is logged at most 10 times a second, then one line counts those suppressed
     #[arg(short = 'v', long = "verbose", value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u8).range(0..=11))]
     pub verbose: u8,

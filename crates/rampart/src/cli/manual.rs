@@ -70,6 +70,12 @@ pub const SECTIONS: &[Section] = &[
             ),
             ("SIGTTIN", "Raise the log level by one (at most 11)."),
             ("SIGTTOU", "Lower the log level by one (at least 0)."),
+            (
+                "SIGUSR1, SIGUSR2, SIGALRM",
+                "Logged and otherwise ignored (nutcracker ignores SIGUSR1 and SIGUSR2 too: \
+                 neither reloads the configuration).",
+            ),
+            ("SIGPIPE", "Ignored, as nutcracker does."),
         ],
     },
     Section {

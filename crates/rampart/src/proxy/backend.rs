@@ -3,7 +3,8 @@
 //! back to each client's reply queue byte for byte. The connection opens lazily, sends AUTH,
 //! then SELECT, then HELLO 3 (for RESP3 clients) before any client traffic, times requests out,
 //! and on failure answers every request it still holds, retrying once those that provably
-//! never reached the server.
+//! never reached the server. After a failure, a PING ends the handshake: the server is
+//! reachable again once it answers, not when the connect succeeds.
 //!
 //! In a pool with `sentinels:` a shard without a reachable master holds its requests that
 //! never reached a server for up to `failover_wait_ms`, follows the topology to the promoted
@@ -27,6 +28,7 @@ use super::reply_queue::{Part, ReplyQueue};
 use super::shard::Shard;
 use super::stream::{Stream, error_text, read_some, release_if_large, write_gathered};
 use crate::admin::catalog::ServerStat;
+use crate::log_limit::limited;
 
 /// Read buffer growth step for replies.
 const READ_CHUNK: usize = 16 * 1024;
@@ -44,6 +46,10 @@ pub enum Target {
     },
     /// AUTH, SELECT or HELLO sent by the proxy itself; the reply is checked, not forwarded.
     Handshake(&'static str),
+    /// The PING that ends the handshake of a connection made after a failure: its reply (not
+    /// an error such as `-LOADING`), not the connect (a stopped server's kernel still accepts),
+    /// makes the server reachable again.
+    Probe,
 }
 
 struct Waiter {
@@ -315,13 +321,6 @@ impl Backend {
                 }
             };
             self.shard.connection_opened();
-            if self.failing.replace(false) {
-                tracing::warn!(
-                    "server '{}' of pool '{}' is reachable again",
-                    self.shard.name(),
-                    self.shard.pool().name
-                );
-            }
             self.restart_timers();
             self.queue_handshake();
             let failure = self.serve(&stream, &mut buffer, &mut parser).await;
@@ -435,33 +434,38 @@ impl Backend {
             .and_then(|waiter| waiter.deadline)
     }
 
-    /// Puts AUTH, SELECT and HELLO 3 (as needed) ahead of every queued request.
+    /// Puts AUTH, SELECT and HELLO 3 (as needed) ahead of every queued request, then, on a
+    /// connection made after a failure, a PING whose reply marks the server reachable again.
     fn queue_handshake(&self) {
         let pool = self.shard.pool();
-        let mut steps: Vec<(&'static str, Bytes)> = Vec::new();
+        let mut steps: Vec<(Target, Bytes)> = Vec::new();
         let mut request = BytesMut::new();
         if let Some(password) = &pool.redis_auth {
             encode::request(&mut request, [&b"AUTH"[..], password.as_bytes()]);
-            steps.push(("AUTH", request.split().freeze()));
+            steps.push((Target::Handshake("AUTH"), request.split().freeze()));
         }
         if pool.redis_db > 0 {
             let db = pool.redis_db.to_string();
             encode::request(&mut request, [&b"SELECT"[..], db.as_bytes()]);
-            steps.push(("SELECT", request.split().freeze()));
+            steps.push((Target::Handshake("SELECT"), request.split().freeze()));
         }
         if self.protocol == Protocol::Resp3 {
             encode::request(&mut request, [&b"HELLO"[..], b"3"]);
-            steps.push(("HELLO 3", request.split().freeze()));
+            steps.push((Target::Handshake("HELLO 3"), request.split().freeze()));
+        }
+        if self.failing.get() {
+            encode::request(&mut request, [&b"PING"[..]]);
+            steps.push((Target::Probe, request.split().freeze()));
         }
         let now = Instant::now();
         let deadline = pool.timeout_ms.map(|ms| now + Duration::from_millis(ms));
         let mut state = self.state.borrow_mut();
-        for (name, bytes) in steps.into_iter().rev() {
+        for (target, bytes) in steps.into_iter().rev() {
             let insert_at = state.waiters.len() - state.outbox.len();
             state.waiters.insert(
                 insert_at,
                 Waiter {
-                    target: Target::Handshake(name),
+                    target,
                     received: now,
                     deadline,
                     failover_deadline: None,
@@ -597,18 +601,38 @@ impl Backend {
                 queue.complete(seq, part, reply);
             }
             Target::Handshake(step) => {
-                if error_code(&reply).is_some() {
-                    let text = String::from_utf8_lossy(&reply);
-                    tracing::error!(
-                        "{step} failed on pool '{}' server '{}': {}",
-                        self.shard.pool().name,
+                self.handshake_step_done(step, &reply);
+            }
+            Target::Probe => {
+                if self.handshake_step_done("PING", &reply) && self.failing.replace(false) {
+                    limited!(
+                        warn,
+                        "servers reachable again",
+                        "server '{}' of pool '{}' is reachable again",
                         self.shard.name(),
-                        text.trim_end()
+                        self.shard.pool().name
                     );
                 }
             }
         }
         None
+    }
+
+    /// Whether a handshake step succeeded; logs its error reply if not.
+    fn handshake_step_done(&self, step: &str, reply: &[u8]) -> bool {
+        if error_code(reply).is_none() {
+            return true;
+        }
+        let text = String::from_utf8_lossy(reply);
+        limited!(
+            error,
+            "handshake failures",
+            "{step} failed on pool '{}' server '{}': {}",
+            self.shard.pool().name,
+            self.shard.name(),
+            text.trim_end()
+        );
+        false
     }
 
     /// A request the server refused with `-READONLY` did not run: it goes back to the front of
@@ -634,12 +658,19 @@ impl Backend {
         let pool = self.shard.pool();
         let (server, reason) = (self.shard.name(), text.trim_start_matches("ERR "));
         if self.failing.replace(true) {
-            tracing::debug!(
+            limited!(
+                debug,
+                "repeated server failures",
                 "server '{server}' of pool '{}' failed again: {reason}",
                 pool.name
             );
         } else {
-            tracing::warn!("server '{server}' of pool '{}' failed: {reason}", pool.name);
+            limited!(
+                warn,
+                "server failures",
+                "server '{server}' of pool '{}' failed: {reason}",
+                pool.name
+            );
         }
         let error_reply = Bytes::from(format!("-{text}\r\n"));
         let no_master = self.failover_wait.map(|_| self.no_master_reply());
@@ -659,7 +690,7 @@ impl Backend {
                 } else {
                     None
                 };
-                if matches!(waiter.target, Target::Handshake(_)) {
+                if matches!(waiter.target, Target::Handshake(_) | Target::Probe) {
                     continue;
                 }
                 let keep = match waiter.failover_deadline {

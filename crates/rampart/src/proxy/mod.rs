@@ -4,7 +4,8 @@
 //! (`local`) and routes the rest through the worker's view of the pool (`pool`: its `ring`
 //! and the `links` to each server) to backend connections (`backend`, told of their shard by
 //! `shard`). Replies come back through each client's `reply_queue`, with split requests
-//! merged (`merge`). Counting goes through `worker_stats`. `bind_listeners` binds every
+//! merged (`merge`). Counting goes through `worker_stats`; `memory` gives what bursts freed
+//! back to the operating system. `bind_listeners` binds every
 //! socket before any worker starts, so a bind failure stops start-up with a clear error.
 
 pub mod backend;
@@ -13,6 +14,7 @@ pub mod context;
 pub mod links;
 pub mod listener;
 pub mod local;
+pub mod memory;
 pub mod merge;
 pub mod notify;
 pub mod parking;

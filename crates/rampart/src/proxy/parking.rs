@@ -19,6 +19,7 @@ use tokio::time::{Duration, Instant};
 use super::client::IdleClient;
 use super::stream::watch_fd;
 use crate::admin::catalog::{LimitStat, PoolStat};
+use crate::log_limit::limited;
 
 /// Ready parked clients taken from the epoll set per call.
 const EVENTS_PER_WAIT: usize = 64;
@@ -146,7 +147,9 @@ impl ParkingLot {
             .collect();
         for key in expired {
             if let Some(client) = self.unpark(key) {
-                tracing::info!(
+                limited!(
+                    info,
+                    "idle clients closed",
                     "client {} of pool '{}' closed: idle for client_idle_timeout",
                     client.state.id,
                     client.pool.pool().name

@@ -1,9 +1,8 @@
 //! The live sessions of a worker: swept every [`IDLE_SWEEP_PERIOD`] to find the idle ones,
 //! which are asked to park, and woken all at once when the proxy stops. Sessions register once
-//! when they start, so a request costs nothing here. After a burst of sessions has ended or
-//! parked, the sweep hands the memory they freed back to the operating system.
+//! when they start, so a request costs nothing here.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -14,15 +13,10 @@ use super::reply_queue::ReplyQueue;
 /// How often idle sessions are looked at. A session that took no request during one whole
 /// period is parked at the next look, so a client idle for 1–2 periods is parked.
 pub const IDLE_SWEEP_PERIOD: Duration = Duration::from_secs(1);
-/// How many sessions must have ended or parked since the previous sweep before the freed
-/// memory is handed back to the operating system.
-const TRIM_AFTER_SESSIONS_GONE: usize = 100;
 
 #[derive(Default)]
 pub struct SessionRegistry {
     sessions: RefCell<Slab<Watched>>,
-    /// Sessions that ended or parked since the previous sweep.
-    gone_since_sweep: Cell<usize>,
 }
 
 struct Watched {
@@ -43,7 +37,6 @@ impl SessionRegistry {
 
     pub fn unregister(&self, key: usize) {
         self.sessions.borrow_mut().try_remove(key);
-        self.gone_since_sweep.set(self.gone_since_sweep.get() + 1);
     }
 
     /// True once, after a sweep found the session idle and woke it to park.
@@ -68,9 +61,6 @@ impl SessionRegistry {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            if self.gone_since_sweep.replace(0) >= TRIM_AFTER_SESSIONS_GONE {
-                give_back_free_memory();
-            }
             for (_, watched) in self.sessions.borrow_mut().iter_mut() {
                 let requests = watched.queue.requests_taken();
                 if requests == watched.requests_seen && watched.queue.is_empty() {
@@ -82,18 +72,3 @@ impl SessionRegistry {
         }
     }
 }
-
-/// Returns the pages that ended sessions freed to the operating system. glibc keeps freed
-/// memory in the middle of its heap resident otherwise, so a burst of sessions would pin
-/// their memory after the clients went idle.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn give_back_free_memory() {
-    // SAFETY: malloc_trim only walks and trims the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Other allocators return memory on their own terms.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn give_back_free_memory() {}

@@ -33,6 +33,7 @@ use super::pool::WorkerPool;
 use super::reply_queue::{OutputLimits, OutputState, Part, ReplyQueue};
 use super::stream::{Stream, read_some, release_if_large};
 use crate::admin::catalog::{LimitStat, PoolStat};
+use crate::log_limit::limited;
 
 /// How many requests a new client may have waiting before the sizes of its replies are known:
 /// until then each is expected to weigh this fraction of `client_max_pending_bytes`.
@@ -176,7 +177,12 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
     let stream = match socket.into_stream() {
         Ok(stream) => Rc::new(stream),
         Err(error) => {
-            tracing::warn!("client {}: cannot be served: {error}", state.id);
+            crate::log_limit::limited!(
+                warn,
+                "clients that cannot be served",
+                "client {}: cannot be served: {error}",
+                state.id
+            );
             pool.client_closed(PoolStat::ClientErr);
             return None;
         }
@@ -308,7 +314,9 @@ impl Session {
     /// Drops the client at once: its unread replies passed `limit`. The backends' replies
     /// still on their way are read and dropped, so the shared connections never stall.
     fn disconnect_over_output_limit(&mut self, limit: &str) {
-        tracing::warn!(
+        limited!(
+            warn,
+            "client disconnects at output limits",
             "client {} of pool '{}' disconnected: {} bytes of unread replies passed {limit}",
             self.state.id,
             self.pool.pool().name,
@@ -674,7 +682,9 @@ impl Session {
     /// An HTTP request line or header: closed without a reply, as redis-server does, so a
     /// web page or a forged server-side request cannot write into the cache.
     fn refuse_http(&mut self, name: &[u8]) -> Decision {
-        tracing::warn!(
+        limited!(
+            warn,
+            "HTTP requests refused",
             "client {} of pool '{}' sent '{}', an HTTP request: closing the connection \
              (possible cross-protocol attack)",
             self.state.id,

@@ -13,6 +13,8 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpStream, UnixStream};
 
+use super::memory;
+
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -197,6 +199,7 @@ pub fn read_some(stream: &Stream, buf: &mut BytesMut, chunk: usize) -> io::Resul
 pub fn release_if_large(buffer: &mut BytesMut, chunk: usize) {
     if buffer.is_empty() && buffer.capacity() > 8 * chunk {
         *buffer = BytesMut::with_capacity(chunk);
+        memory::large_buffer_released();
     }
 }
 

@@ -18,15 +18,19 @@ use super::client::IdleClient;
 use super::context::WorkerContext;
 use super::listener::BoundListener;
 use super::local::ConnectionState;
+use super::memory;
 use super::parking::ParkingLot;
 use super::pool::WorkerPool;
 use super::registry::SessionRegistry;
 use super::session;
 use super::worker_stats::WorkerStats;
 use crate::admin::stats::StatsTable;
+use crate::log_limit::{self, limited};
 
 /// How often a worker publishes its counters for the stats server.
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a worker does its housekeeping (see [`housekeeping`]).
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for its clients' in-flight replies.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -95,6 +99,7 @@ async fn serve(
             id,
         )));
     }
+    tokio::task::spawn_local(housekeeping());
     tokio::task::spawn_local(publish_stats(
         id,
         Arc::clone(&shared),
@@ -144,6 +149,18 @@ async fn publish_stats(
     }
 }
 
+/// Once a second: gives memory that bursts freed back to the operating system, and reports the
+/// log lines the worker's rate limits suppressed.
+async fn housekeeping() {
+    let mut interval = tokio::time::interval(HOUSEKEEPING_PERIOD);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        memory::give_back_after_bursts();
+        log_limit::flush();
+    }
+}
+
 /// Gives a client a session, and parks it whenever the session hands it back idle. A client
 /// the parking lot cannot take is served again at once.
 fn start_session(context: &Rc<WorkerContext>, client: IdleClient) {
@@ -181,13 +198,20 @@ async fn accept(
         let socket = match accepted.and_then(|socket| socket.configure(keepalive)) {
             Ok(socket) => socket,
             Err(error) => {
-                tracing::warn!("accept on pool '{}' failed: {error}", pool.pool().name);
+                limited!(
+                    warn,
+                    "accept failures",
+                    "accept on pool '{}' failed: {error}",
+                    pool.pool().name
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
         if !pool.admit_client() {
-            tracing::warn!(
+            limited!(
+                warn,
+                "clients refused at client_connections",
                 "pool '{}': a new client was refused: it already has {} clients \
                  (client_connections)",
                 pool.pool().name,

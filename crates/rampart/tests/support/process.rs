@@ -122,15 +122,22 @@ impl Guarded {
 
     /// Whether the process has handlers for all these signals (SigCgt in /proc).
     pub fn catches(&self, signals: &[libc::c_int]) -> bool {
+        self.signal_set_has("SigCgt:", signals)
+    }
+
+    /// Whether the process ignores all these signals (SigIgn in /proc).
+    pub fn ignores(&self, signals: &[libc::c_int]) -> bool {
+        self.signal_set_has("SigIgn:", signals)
+    }
+
+    fn signal_set_has(&self, field: &str, signals: &[libc::c_int]) -> bool {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let caught = status
+        let set = status
             .lines()
-            .find_map(|line| line.strip_prefix("SigCgt:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
             .unwrap_or(0);
-        signals
-            .iter()
-            .all(|&signal| caught & (1 << (signal - 1)) != 0)
+        signals.iter().all(|&signal| set & (1 << (signal - 1)) != 0)
     }
 }
 
@@ -442,6 +449,11 @@ impl Rampart {
 
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its resident set size (VmRSS), in kB.
+    pub fn vm_rss_kb(&self) -> u64 {
+        vm_rss_kb(self.pid())
     }
 }
 
