@@ -7,7 +7,9 @@
 //! client must still be served, and the answer (replies, then a close or a still-open
 //! connection, never a hang) must be what the table wants and what a real redis-server answers
 //! to the same bytes, unless the case says why rampart deliberately differs. At the end,
-//! rampart's RSS must come back near its baseline.
+//! rampart's RSS must come back near its baseline. The same table also runs from several
+//! clients at once, and a client that never reads its replies must stall no one and have its
+//! memory given back once it hangs up.
 
 mod support;
 
@@ -1371,6 +1373,60 @@ fn hostile_input_never_stops_the_proxy_serving_others() {
         after <= baseline + RSS_MARGIN_KIB,
         "rampart's RSS stayed at {after} KiB (baseline {baseline} KiB, peak {peak} KiB)"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile clients at once.
+// ---------------------------------------------------------------------------------------------
+
+/// How many hostile clients run the table at the same time, each from its own place in it.
+const AT_ONCE: usize = 4;
+
+#[test]
+fn hostile_clients_at_once_leave_the_others_served() {
+    let mut cluster = Cluster::start(2, "", &[]);
+    let port = cluster.port;
+    let mut bystander = Client::connect_with_timeout(port, PATIENCE).expect("connect");
+    // "nothing after a bad frame ran" reads the value the pipelines before it set.
+    assert_eq!(bystander.call_str(&["SET", "hostile:pm", "1"]), ok());
+    let cases = Arc::new(cases());
+    let clients: Vec<JoinHandle<Vec<String>>> = (0..AT_ONCE)
+        .map(|client| {
+            let cases = Arc::clone(&cases);
+            std::thread::spawn(move || {
+                let start = client * cases.len() / AT_ONCE;
+                (0..cases.len())
+                    .map(|step| &cases[(start + step) % cases.len()])
+                    .filter(|case| case.known_bug.is_none())
+                    .filter_map(|case| {
+                        let outcome = exchange(port, &case.bytes, case.how, &case.want);
+                        check(&case.want, &outcome)
+                            .err()
+                            .map(|problem| format!("{}: {problem}", case.name))
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut round = 0;
+    while clients.iter().any(|client| !client.is_finished()) {
+        bystander_is_served(port, &mut bystander, round).unwrap_or_else(|problem| {
+            panic!("another client was not served amid {AT_ONCE} hostile ones: {problem}")
+        });
+        round += 1;
+    }
+    let failures: Vec<String> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("hostile client thread"))
+        .collect();
+    assert!(!cluster.proxy.has_exited(), "rampart exited");
+    assert!(
+        failures.is_empty(),
+        "{} cases answered otherwise with {AT_ONCE} hostile clients at once:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    bystander_is_served(port, &mut bystander, round).expect("served at the end");
 }
 
 // ---------------------------------------------------------------------------------------------
