@@ -8,8 +8,9 @@
 //! connection, never a hang) must be what the table wants and what a real redis-server answers
 //! to the same bytes, unless the case says why rampart deliberately differs. At the end,
 //! rampart's RSS must come back near its baseline. The same table also runs from several
-//! clients at once, and a client that never reads its replies must stall no one and have its
-//! memory given back once it hangs up.
+//! clients at once; a client that never reads its replies must stall no one and have its
+//! memory given back once it hangs up; and on a pool with a password, clients that have not
+//! authenticated are held to Redis's limits.
 
 mod support;
 
@@ -1177,26 +1178,162 @@ fn same_answer(ours: &Outcome, theirs: &Outcome) -> bool {
 // Around the cases: another client, and rampart's memory.
 // ---------------------------------------------------------------------------------------------
 
-/// Another client, connected before the cases: its own key is written and read back through
-/// its connection, and read again through a fresh one.
-fn bystander_is_served(port: u16, bystander: &mut Client, round: usize) -> Result<(), String> {
-    let key = format!("hostile:bystander:{round}");
-    let value = format!("value {round}");
-    let set = bystander
-        .try_call(&[b"SET", key.as_bytes(), value.as_bytes()])
-        .map_err(|error| format!("SET {key}: {error}"))?;
-    let get = bystander
-        .try_call(&[b"GET", key.as_bytes()])
-        .map_err(|error| format!("GET {key}: {error}"))?;
-    let fresh = Client::connect_with_timeout(port, PATIENCE)
-        .and_then(|mut client| client.try_call(&[b"GET", key.as_bytes()]))
-        .map_err(|error| format!("GET {key} on a new connection: {error}"))?;
-    if set.is_ok() && get == bulk(&value) && fresh == bulk(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "SET {key} gave {set:?}, GET {get:?}, GET on a new connection {fresh:?}"
-        ))
+/// Another client, connected before the cases (and authenticated, on a pool with a password):
+/// each round it writes a key of its own and reads it back, and reads it again through a new
+/// connection.
+struct Bystander {
+    port: u16,
+    password: Option<&'static str>,
+    client: Client,
+    round: usize,
+}
+
+impl Bystander {
+    fn connect(port: u16, password: Option<&'static str>) -> Bystander {
+        let client = Bystander::client(port, password)
+            .unwrap_or_else(|error| panic!("connect the bystander to {port}: {error}"));
+        Bystander {
+            port,
+            password,
+            client,
+            round: 0,
+        }
+    }
+
+    /// A new connection, authenticated when there is a password.
+    fn client(port: u16, password: Option<&str>) -> io::Result<Client> {
+        let mut client = Client::connect_with_timeout(port, PATIENCE)?;
+        if let Some(password) = password {
+            let reply = client.try_call(&[b"AUTH", password.as_bytes()])?;
+            if !reply.is_ok() {
+                return Err(io::Error::other(format!("AUTH gave {reply:?}")));
+            }
+        }
+        Ok(client)
+    }
+
+    /// One round; after a failure, the next round starts on a new connection.
+    fn served(&mut self) -> Result<(), String> {
+        self.round += 1;
+        let result = self.round_trip();
+        if result.is_err()
+            && let Ok(client) = Bystander::client(self.port, self.password)
+        {
+            self.client = client;
+        }
+        result
+    }
+
+    fn round_trip(&mut self) -> Result<(), String> {
+        let key = format!("hostile:bystander:{}", self.round);
+        let value = format!("value {}", self.round);
+        let set = self
+            .client
+            .try_call(&[b"SET", key.as_bytes(), value.as_bytes()])
+            .map_err(|error| format!("SET {key}: {error}"))?;
+        let get = self
+            .client
+            .try_call(&[b"GET", key.as_bytes()])
+            .map_err(|error| format!("GET {key}: {error}"))?;
+        let fresh = Bystander::client(self.port, self.password)
+            .and_then(|mut client| client.try_call(&[b"GET", key.as_bytes()]))
+            .map_err(|error| format!("GET {key} on a new connection: {error}"))?;
+        if set.is_ok() && get == bulk(&value) && fresh == bulk(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "SET {key} gave {set:?}, GET {get:?}, GET on a new connection {fresh:?}"
+            ))
+        }
+    }
+}
+
+/// What the cases came to: failures, known bugs that still fail as marked, and where rampart
+/// differs from redis-server (or was not compared with it).
+#[derive(Default)]
+struct Verdicts {
+    failures: Vec<String>,
+    known: Vec<String>,
+    differences: Vec<String>,
+}
+
+impl Verdicts {
+    /// Sends `case` to rampart and, as its parity says, to the redis-server on `redis`; then
+    /// checks that rampart still runs and serves the bystander.
+    fn judge(&mut self, case: &Case, cluster: &mut Cluster, redis: u16, bystander: &mut Bystander) {
+        let ours = exchange(cluster.port, &case.bytes, case.how, &case.want);
+        let mut problems = Vec::new();
+        if let Err(problem) = check(&case.want, &ours) {
+            problems.push(format!("rampart: {problem}"));
+        }
+        match &case.parity {
+            Parity::Same => {
+                let theirs = exchange(redis, &case.bytes, case.how, &case.want);
+                if !same_answer(&ours, &theirs) {
+                    problems.push(format!("redis-server answered {theirs}; rampart {ours}"));
+                }
+            }
+            Parity::Differs { redis: want, why } => {
+                let theirs = exchange(redis, &case.bytes, case.how, want);
+                if let Err(problem) = check(want, &theirs) {
+                    problems.push(format!(
+                        "redis-server, documented as differing ({why}): {problem}"
+                    ));
+                }
+                self.differences.push(format!(
+                    "{}: rampart {ours}; redis-server {theirs}",
+                    case.name
+                ));
+            }
+            Parity::NotCompared(why) => {
+                self.differences.push(format!(
+                    "{}: rampart {ours}; not compared: {why}",
+                    case.name
+                ));
+            }
+        }
+        // Never excused by a known bug: the proxy runs and serves everyone else.
+        assert!(
+            !cluster.proxy.has_exited(),
+            "rampart exited after case `{}`; its log:\n{}",
+            case.name,
+            tail(&cluster.proxy.log_text(), 30)
+        );
+        if let Err(problem) = bystander.served() {
+            self.failures.push(format!(
+                "{}: another client was not served: {problem}",
+                case.name
+            ));
+        }
+        match (case.known_bug, problems.is_empty()) {
+            (None, true) => {}
+            (None, false) => self
+                .failures
+                .push(format!("{}: {}", case.name, problems.join("; "))),
+            (Some(bug), false) => {
+                self.known
+                    .push(format!("{} ({bug}): {}", case.name, problems.join("; ")))
+            }
+            (Some(bug), true) => self.failures.push(format!(
+                "{}: passes although marked as a known bug ({bug}): remove the mark",
+                case.name
+            )),
+        }
+    }
+
+    /// Shows the differences and the known bugs; fails if any case failed.
+    fn finish(self) {
+        eprintln!(
+            "where rampart deliberately differs from redis-server, or is not compared:\n  {}",
+            self.differences.join("\n  ")
+        );
+        eprintln!("known bugs:\n  {}", self.known.join("\n  "));
+        assert!(
+            self.failures.is_empty(),
+            "{} failing cases:\n{}",
+            self.failures.len(),
+            self.failures.join("\n")
+        );
     }
 }
 
@@ -1280,72 +1417,15 @@ fn hostile_input_never_stops_the_proxy_serving_others() {
     assert_eq!(names.len(), cases.len(), "case names are unique");
 
     let pid = cluster.proxy.pid();
-    let mut bystander = Client::connect_with_timeout(cluster.port, PATIENCE).expect("connect");
-    assert_eq!(bystander.call_str(&["SET", "hostile:warm-up", "v"]), ok());
+    let mut bystander = Bystander::connect(cluster.port, None);
+    bystander.served().expect("the bystander, before the cases");
     let baseline = rss_kib(pid);
     let sampler = PeakRss::start(pid);
     let started = Instant::now();
 
-    let mut failures = Vec::new();
-    let mut known = Vec::new();
-    let mut differences = Vec::new();
-    for (round, case) in cases.iter().enumerate() {
-        let ours = exchange(cluster.port, &case.bytes, case.how, &case.want);
-        let mut problems = Vec::new();
-        if let Err(problem) = check(&case.want, &ours) {
-            problems.push(format!("rampart: {problem}"));
-        }
-        match &case.parity {
-            Parity::Same => {
-                let theirs = exchange(redis.port, &case.bytes, case.how, &case.want);
-                if !same_answer(&ours, &theirs) {
-                    problems.push(format!("redis-server answered {theirs}; rampart {ours}"));
-                }
-            }
-            Parity::Differs { redis: want, why } => {
-                let theirs = exchange(redis.port, &case.bytes, case.how, want);
-                if let Err(problem) = check(want, &theirs) {
-                    problems.push(format!(
-                        "redis-server, documented as differing ({why}): {problem}"
-                    ));
-                }
-                differences.push(format!(
-                    "{}: rampart {ours}; redis-server {theirs}",
-                    case.name
-                ));
-            }
-            Parity::NotCompared(why) => {
-                differences.push(format!(
-                    "{}: rampart {ours}; not compared: {why}",
-                    case.name
-                ));
-            }
-        }
-        // Never excused by a known bug: the proxy runs and serves everyone else.
-        assert!(
-            !cluster.proxy.has_exited(),
-            "rampart exited after case `{}`; its log:\n{}",
-            case.name,
-            tail(&cluster.proxy.log_text(), 30)
-        );
-        if let Err(problem) = bystander_is_served(cluster.port, &mut bystander, round) {
-            failures.push(format!(
-                "{}: another client was not served: {problem}",
-                case.name
-            ));
-            bystander = Client::connect_with_timeout(cluster.port, PATIENCE).expect("reconnect");
-        }
-        match (case.known_bug, problems.is_empty()) {
-            (None, true) => {}
-            (None, false) => failures.push(format!("{}: {}", case.name, problems.join("; "))),
-            (Some(bug), false) => {
-                known.push(format!("{} ({bug}): {}", case.name, problems.join("; ")))
-            }
-            (Some(bug), true) => failures.push(format!(
-                "{}: passes although marked as a known bug ({bug}): remove the mark",
-                case.name
-            )),
-        }
+    let mut verdicts = Verdicts::default();
+    for case in &cases {
+        verdicts.judge(case, &mut cluster, redis.port, &mut bystander);
     }
     let elapsed = started.elapsed();
     drop(bystander);
@@ -1358,17 +1438,7 @@ fn hostile_input_never_stops_the_proxy_serving_others() {
          after {after} KiB",
         cases.len()
     );
-    eprintln!(
-        "where rampart deliberately differs from redis-server, or is not compared:\n  {}",
-        differences.join("\n  ")
-    );
-    eprintln!("known bugs:\n  {}", known.join("\n  "));
-    assert!(
-        failures.is_empty(),
-        "{} failing cases:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    verdicts.finish();
     assert!(
         after <= baseline + RSS_MARGIN_KIB,
         "rampart's RSS stayed at {after} KiB (baseline {baseline} KiB, peak {peak} KiB)"
@@ -1386,9 +1456,9 @@ const AT_ONCE: usize = 4;
 fn hostile_clients_at_once_leave_the_others_served() {
     let mut cluster = Cluster::start(2, "", &[]);
     let port = cluster.port;
-    let mut bystander = Client::connect_with_timeout(port, PATIENCE).expect("connect");
+    let mut bystander = Bystander::connect(port, None);
     // "nothing after a bad frame ran" reads the value the pipelines before it set.
-    assert_eq!(bystander.call_str(&["SET", "hostile:pm", "1"]), ok());
+    assert_eq!(bystander.client.call_str(&["SET", "hostile:pm", "1"]), ok());
     let cases = Arc::new(cases());
     let clients: Vec<JoinHandle<Vec<String>>> = (0..AT_ONCE)
         .map(|client| {
@@ -1408,12 +1478,10 @@ fn hostile_clients_at_once_leave_the_others_served() {
             })
         })
         .collect();
-    let mut round = 0;
     while clients.iter().any(|client| !client.is_finished()) {
-        bystander_is_served(port, &mut bystander, round).unwrap_or_else(|problem| {
+        bystander.served().unwrap_or_else(|problem| {
             panic!("another client was not served amid {AT_ONCE} hostile ones: {problem}")
         });
-        round += 1;
     }
     let failures: Vec<String> = clients
         .into_iter()
@@ -1426,7 +1494,7 @@ fn hostile_clients_at_once_leave_the_others_served() {
         failures.len(),
         failures.join("\n")
     );
-    bystander_is_served(port, &mut bystander, round).expect("served at the end");
+    bystander.served().expect("served at the end");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1447,9 +1515,12 @@ const UNREAD_MEMORY_KEPT: Option<&str> = Some(
 fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
     let mut cluster = Cluster::start(2, "", &[]);
     let pid = cluster.proxy.pid();
-    let mut bystander = Client::connect_with_timeout(cluster.port, PATIENCE).expect("connect");
+    let mut bystander = Bystander::connect(cluster.port, None);
     let value = vec![b'u'; UNREAD_VALUE];
-    assert_eq!(bystander.call(&[b"SET", b"hostile:unread", &value]), ok());
+    assert_eq!(
+        bystander.client.call(&[b"SET", b"hostile:unread", &value]),
+        ok()
+    );
     let baseline = rss_kib(pid);
 
     let hog = Client::connect_with_timeout(cluster.port, PATIENCE).expect("connect");
@@ -1459,13 +1530,13 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
         .expect("the GETs are sent");
     // While the replies wait for a reader that never comes, everyone else is served, that
     // value included.
-    for round in 0..20 {
-        bystander_is_served(cluster.port, &mut bystander, round).unwrap_or_else(|problem| {
+    for _ in 0..20 {
+        bystander.served().unwrap_or_else(|problem| {
             panic!("another client was not served while replies waited unread: {problem}")
         });
     }
     assert_eq!(
-        bystander.call(&[b"GET", b"hostile:unread"]),
+        bystander.client.call(&[b"GET", b"hostile:unread"]),
         bulk(&value),
         "the big value, to another client"
     );
@@ -1485,7 +1556,7 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
         "unread replies: rampart RSS baseline {baseline} KiB, peak {peak} KiB, after the \
          hang-up {after} KiB"
     );
-    bystander_is_served(cluster.port, &mut bystander, 20).expect("served after the hang-up");
+    bystander.served().expect("served after the hang-up");
     let given_back = after <= baseline + RSS_MARGIN_KIB;
     match UNREAD_MEMORY_KEPT {
         None => assert!(
@@ -1498,4 +1569,74 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
             "the memory came back although marked as a known bug ({bug}): remove the mark"
         ),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients that have not authenticated.
+// ---------------------------------------------------------------------------------------------
+
+const UNAUTHENTICATED_LIMITS: &str = "rampart does not limit clients that have not \
+     authenticated as Redis does (at most 10 arguments, of at most 16 KiB, until AUTH): such \
+     a client can make it buffer a request of up to 512 MiB";
+
+/// Cases for a pool with `redis_auth`, before and after AUTH.
+fn unauthenticated_cases() -> Vec<Case> {
+    use How::*;
+    let big = "v".repeat(20_000);
+    let mut mset = vec!["MSET"];
+    for key in [
+        "hostile:a",
+        "hostile:b",
+        "hostile:c",
+        "hostile:d",
+        "hostile:e",
+    ] {
+        mset.extend([key, big.as_str()]);
+    }
+    vec![
+        Case::new(
+            "unauthenticated, 11 arguments",
+            b"*11\r\n",
+            HalfClose,
+            closed(&["-ERR Protocol error: unauthenticated multibulk length"]),
+        )
+        .known_bug(UNAUTHENTICATED_LIMITS),
+        Case::new(
+            "unauthenticated, an argument of 16,385 bytes",
+            b"*2\r\n$3\r\nGET\r\n$16385\r\n",
+            HalfClose,
+            closed(&["-ERR Protocol error: unauthenticated bulk length"]),
+        )
+        .known_bug(UNAUTHENTICATED_LIMITS),
+        Case::new(
+            "unauthenticated, 10 arguments",
+            resp(&["MGET", "a", "b", "c", "d", "e", "f", "g", "h", "i"]),
+            HalfClose,
+            closed(&["-NOAUTH Authentication required"]),
+        ),
+        Case::new(
+            "unauthenticated, a bad length",
+            b"*1\r\n$x\r\n",
+            Whole,
+            closed(&[BAD_LENGTH]),
+        ),
+        Case::new(
+            "AUTH, then 11 arguments of 20,000 bytes",
+            [resp(&["AUTH", "pw"]), resp(&mset)].concat(),
+            Whole,
+            open(&["+OK", "+OK"]),
+        ),
+    ]
+}
+
+#[test]
+fn clients_that_have_not_authenticated_are_limited_as_redis_limits_them() {
+    let mut cluster = Cluster::start(2, "  redis_auth: pw\n", &["--requirepass", "pw"]);
+    let redis = Redis::start(&["--requirepass", "pw"]);
+    let mut bystander = Bystander::connect(cluster.port, Some("pw"));
+    let mut verdicts = Verdicts::default();
+    for case in &unauthenticated_cases() {
+        verdicts.judge(case, &mut cluster, redis.port, &mut bystander);
+    }
+    verdicts.finish();
 }
