@@ -203,6 +203,10 @@ const HELLO_VERSION: &str = "rampart answers NOPROTO to any all-digit version an
      rest; Redis answers ERR to what string2ll refuses (leading zero, overflow) and NOPROTO to \
      any other integer but 2 and 3, negative ones included";
 
+const HELLO_SETNAME: &str = "HELLO's SETNAME takes any name, where CLIENT SETNAME (and Redis, \
+     for both) refuses spaces, newlines and special characters; CLIENT INFO then prints the \
+     name as is, so a newline in it forges a line";
+
 /// Every case, in the order they run.
 fn cases() -> Vec<Case> {
     use How::*;
@@ -763,6 +767,17 @@ fn cases() -> Vec<Case> {
             Whole,
             closed(&["+OK"]),
         ),
+        Case::new(
+            "QUIT after an MGET over both shards",
+            [
+                resp(&["MGET", "hostile:a", "hostile:b", "hostile:c", "hostile:d"]),
+                resp(&["QUIT"]),
+                resp(&["GET", "hostile:a"]),
+            ]
+            .concat(),
+            Whole,
+            closed(&["*4", "+OK"]),
+        ),
         // Half-closed sockets: every reply still arrives.
         Case::new(
             "two PINGs, then EOF",
@@ -856,6 +871,27 @@ fn cases() -> Vec<Case> {
             Whole,
             open(&["-ERR Client names cannot contain spaces, newlines or special characters."]),
         ),
+        Case::new(
+            "HELLO 3 SETNAME with a space",
+            resp(&["HELLO", "3", "SETNAME", "a b"]),
+            Whole,
+            open(&["-ERR Client names cannot contain spaces, newlines or special characters."]),
+        )
+        .known_bug(HELLO_SETNAME),
+        Case::new(
+            "HELLO 2 SETNAME with a newline",
+            resp(&["HELLO", "2", "SETNAME", "x\nid=0"]),
+            Whole,
+            open(&["-ERR Client names cannot contain spaces, newlines or special characters."]),
+        )
+        .known_bug(HELLO_SETNAME),
+        Case::new(
+            "COMMAND COUNT with an argument",
+            resp(&["COMMAND", "COUNT", "x"]),
+            Whole,
+            open(&["-ERR wrong number of arguments for 'command|count' command"]),
+        )
+        .known_bug("rampart answers COMMAND COUNT whatever arguments follow"),
         Case::new(
             "unknown command with a 200-byte argument",
             resp(&["fooBar", &"x".repeat(200)]),
