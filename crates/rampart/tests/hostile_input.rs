@@ -43,7 +43,7 @@ const MIB: usize = 1 << 20;
 // ---------------------------------------------------------------------------------------------
 
 /// How the bytes of a case are sent, always from a thread of their own while replies are read.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 enum How {
     /// In one write.
     Whole,
@@ -58,7 +58,6 @@ enum How {
 }
 
 /// What a server must answer to a case.
-#[derive(Clone, Debug)]
 enum Want {
     /// Replies whose first lines start with these texts, then the connection still answers
     /// a PING.
