@@ -283,6 +283,12 @@ impl Client {
         std::thread::spawn(move || writer.write_all(&bytes))
     }
 
+    /// Another handle on the connection's socket, to write from another thread while this
+    /// one reads replies.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.writer.try_clone()
+    }
+
     /// Closes the sending half: the peer reads end of stream after what was sent.
     pub fn shutdown_write(&self) -> io::Result<()> {
         self.writer.shutdown(Shutdown::Write)
@@ -317,7 +323,8 @@ impl Client {
             )));
         }
         line.truncate(line.len() - 2);
-        String::from_utf8(line).map_err(|_| invalid("non-UTF-8 reply line".into()))
+        // An error may quote a client's command name, which need not be UTF-8.
+        Ok(String::from_utf8_lossy(&line).into_owned())
     }
 
     /// `len` bytes and the CRLF after them.
