@@ -252,7 +252,15 @@ async fn accept(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
     use super::*;
+    use crate::proxy::listener::bind_tcp;
+    use crate::topology::Topology;
 
     /// Runs `test` on a current-thread runtime inside a `LocalSet`, as a worker runs.
     fn on_worker<F: Future>(test: F) -> F::Output {
@@ -288,6 +296,57 @@ mod tests {
             neighbour.await.unwrap();
             // Unwinding released the borrow: RefCell has no poisoning.
             assert_eq!(*shared.borrow(), (0..20).collect::<Vec<_>>());
+        });
+    }
+
+    /// Sends PING on `client` and reads the answer.
+    async fn ping(client: &mut TcpStream) -> Vec<u8> {
+        client.write_all(b"PING\r\n").await.unwrap();
+        let mut answer = vec![0; 7];
+        client.read_exact(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_panic_beside_a_session_leaves_the_worker_serving() {
+        let config = rampart_config::parse(
+            "alpha:\n  listen: 127.0.0.1:1\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n",
+            Path::new("test.yml"),
+        )
+        .map(Arc::new)
+        .unwrap();
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let BoundListener::Tcp(socket) = &listener else {
+            unreachable!("bound over TCP")
+        };
+        let address = socket.local_addr().unwrap();
+        let (events, _event_receiver) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            stats: Arc::new(crate::admin::stats::StatsBoard::new(
+                &config,
+                2,
+                crate::vrrp::board_for(None),
+            )),
+            topology: Arc::new(Topology::new(&config)),
+            config,
+            events,
+            workers: 1,
+            started: Instant::now(),
+            mbuf_size: 16 * 1024,
+        });
+        let (stop, stopping) = watch::channel(false);
+        on_worker(async move {
+            let worker = tokio::task::spawn_local(serve(0, shared, vec![listener], stopping));
+            let mut session = TcpStream::connect(address).await.unwrap();
+            assert_eq!(ping(&mut session).await, b"+PONG\r\n");
+            let panicked = tokio::task::spawn_local(async { panic!("a bug in another task") });
+            assert!(panicked.await.unwrap_err().is_panic());
+            assert_eq!(ping(&mut session).await, b"+PONG\r\n");
+            let mut newcomer = TcpStream::connect(address).await.unwrap();
+            assert_eq!(ping(&mut newcomer).await, b"+PONG\r\n");
+            stop.send(true).unwrap();
+            drop((session, newcomer));
+            worker.await.unwrap().unwrap();
         });
     }
 
