@@ -18,13 +18,14 @@ pub trait Arguments {
     fn get(&self, index: usize) -> &[u8];
 }
 
+/// An index past the end reads as an empty element.
 impl Arguments for [&[u8]] {
     fn count(&self) -> usize {
         self.len()
     }
 
     fn get(&self, index: usize) -> &[u8] {
-        self[index]
+        <[&[u8]]>::get(self, index).copied().unwrap_or_default()
     }
 }
 
@@ -34,7 +35,7 @@ impl<const N: usize> Arguments for [&[u8]; N] {
     }
 
     fn get(&self, index: usize) -> &[u8] {
-        self[index]
+        Arguments::get(self.as_slice(), index)
     }
 }
 
@@ -44,7 +45,7 @@ impl Arguments for Vec<&[u8]> {
     }
 
     fn get(&self, index: usize) -> &[u8] {
-        self[index]
+        Arguments::get(self.as_slice(), index)
     }
 }
 

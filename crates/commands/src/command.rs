@@ -227,7 +227,7 @@ impl Command {
                 compare_ignoring_case(short, name)
             })
             .ok()
-            .map(|found| &self.subcommands[found])
+            .and_then(|found| self.subcommands.get(found))
     }
 
     /// The error a [`Kind::Forward`] command gets when its keys belong to different shards.

@@ -249,11 +249,8 @@ fn one_line(byte: u8) -> u8 {
 
 /// What C's `%.*s` prints of `bytes`: up to the first NUL, at most `limit` bytes.
 fn quoted(bytes: &[u8], limit: usize) -> &[u8] {
-    let end = bytes
-        .iter()
-        .position(|&byte| byte == 0)
-        .unwrap_or(bytes.len());
-    &bytes[..end.min(limit)]
+    let shown = bytes.get(..limit).unwrap_or(bytes);
+    shown.split(|&byte| byte == 0).next().unwrap_or(shown)
 }
 
 #[cfg(test)]

@@ -24,6 +24,15 @@
 //! Modules: `args` (the [`Arguments`] view of a request), `command` (the entry types),
 //! `table` (the data), `lookup` and `name_table` (finding entries), `keys` (finding keys), `error` (texts).
 
+// Nothing a client, a config file or a peer sends may panic the process: every index, unwrap
+// and panic in code that ships is a compile error (tests are free to use them).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unreachable))]
+#![cfg_attr(not(test), deny(clippy::todo, clippy::unimplemented))]
+
 mod args;
 mod command;
 mod error;

@@ -36,20 +36,20 @@ struct NameKey {
 
 impl NameKey {
     const fn of(name: &[u8]) -> NameKey {
-        let len = name.len();
-        let bytes = if len >= 4 {
-            let first = u32::from_le_bytes([name[0], name[1], name[2], name[3]]);
-            let last =
-                u32::from_le_bytes([name[len - 4], name[len - 3], name[len - 2], name[len - 1]]);
-            (first as u64) << 32 | last as u64
-        } else if len > 0 {
-            (name[0] as u64) << 16 | (name[len / 2] as u64) << 8 | name[len - 1] as u64
-        } else {
-            0
+        let bytes = match (name, name) {
+            ([a, b, c, d, ..], [.., w, x, y, z]) => {
+                let first = u32::from_le_bytes([*a, *b, *c, *d]);
+                let last = u32::from_le_bytes([*w, *x, *y, *z]);
+                (first as u64) << 32 | last as u64
+            }
+            ([first, middle, last], _) => short_name_bytes(*first, *middle, *last),
+            ([first, last], _) => short_name_bytes(*first, *last, *last),
+            ([only], _) => short_name_bytes(*only, *only, *only),
+            _ => 0,
         };
         NameKey {
             bytes: lower_ascii_bytes(bytes),
-            len,
+            len: name.len(),
         }
     }
 
@@ -59,6 +59,11 @@ impl NameKey {
         let mixed = (self.bytes ^ self.len as u64).wrapping_mul(MULTIPLIER);
         (mixed >> (u64::BITS - SLOT_BITS)) as usize
     }
+}
+
+/// The key bytes of a name shorter than four: its first, middle and last byte.
+const fn short_name_bytes(first: u8, middle: u8, last: u8) -> u64 {
+    (first as u64) << 16 | (middle as u64) << 8 | last as u64
 }
 
 /// Each of the eight bytes of `word` through [`u8::to_ascii_lowercase`].
@@ -75,6 +80,10 @@ const fn lower_ascii_bytes(word: u64) -> u64 {
     word | upper_case >> 2
 }
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "runs only at compile time, for SLOTS: an index out of bounds fails the build"
+)]
 const fn slots() -> [u16; SLOT_COUNT] {
     assert!(COMMANDS.len() < SLOT_COUNT / 2 && COMMANDS.len() < FREE as usize);
     let mut slots = [FREE; SLOT_COUNT];
@@ -90,6 +99,10 @@ const fn slots() -> [u16; SLOT_COUNT] {
     slots
 }
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "runs only at compile time, for KEYS: an index out of bounds fails the build"
+)]
 const fn keys() -> [NameKey; COMMANDS.len()] {
     let mut keys = [NameKey { bytes: 0, len: 0 }; COMMANDS.len()];
     let mut index = 0;
@@ -105,7 +118,7 @@ pub(crate) fn find(name: &[u8]) -> Option<&'static Command> {
     let key = NameKey::of(name);
     let mut slot = key.slot();
     loop {
-        let index = usize::from(SLOTS[slot]);
+        let index = usize::from(*SLOTS.get(slot)?);
         let command = COMMANDS.get(index)?;
         if KEYS.get(index) == Some(&key)
             && (name.len() <= KEYED_LEN || equals_lowered(command.name.as_bytes(), name))

@@ -112,7 +112,9 @@ pub(crate) fn reconcile(text: String) -> Reconciled {
             // Inside a quoted scalar the indentation of a continuation line is dropped, tabs
             // and all, and libyaml does not check it; elsewhere the tab rules below refuse it.
             (TAB_INDENTATION, Some('\t')) => {
-                chars[at] = ' ';
+                if let Some(tab) = chars.get_mut(at) {
+                    *tab = ' ';
+                }
                 indent_tabs.push(at);
             }
             (QUOTED_INDENTATION, Some('"' | '\'')) => {
@@ -188,20 +190,22 @@ fn indent_quoted(
     tabs: &mut [&mut usize],
 ) -> Option<Vec<char>> {
     let close = quoted_end(chars, open)?;
-    let first = chars[..open]
-        .iter()
-        .rposition(|&c| c == '\n')
-        .map_or(0, |i| i + 1);
+    let before = chars.get(..open)?;
+    let first = before.iter().rposition(|&c| c == '\n').map_or(0, |i| i + 1);
     let need = open - first + 1;
-    let mut line = 1 + chars[..first].iter().filter(|&&c| c == '\n').count();
+    let mut line = 1 + before.iter().take(first).filter(|&&c| c == '\n').count();
     // (index of a line start, spaces to add there, line number)
     let mut pads = Vec::new();
-    for i in first..close {
-        if chars[i] != '\n' {
+    for (i, &c) in chars.iter().enumerate().take(close).skip(first) {
+        if c != '\n' {
             continue;
         }
         line += 1;
-        let indentation = chars[i + 1..].iter().take_while(|&&c| is_blank(c)).count();
+        let indentation = chars
+            .iter()
+            .skip(i + 1)
+            .take_while(|&&c| is_blank(c))
+            .count();
         let blank = matches!(chars.get(i + 1 + indentation), None | Some('\n'));
         if !blank && indentation < need {
             pads.push((i + 1, need - indentation, line));
@@ -214,10 +218,14 @@ fn indent_quoted(
     let mut copied = 0;
     let earlier = inserted.len();
     for &(start, missing, line) in &pads {
-        padded.extend_from_slice(&chars[copied..start]);
+        padded.extend_from_slice(chars.get(copied..start)?);
         padded.extend(std::iter::repeat_n(' ', missing));
         copied = start;
-        for before in inserted[..earlier].iter_mut().filter(|at| at.line == line) {
+        for before in inserted
+            .iter_mut()
+            .take(earlier)
+            .filter(|at| at.line == line)
+        {
             before.column += missing;
         }
         inserted.push(Insertion {
@@ -226,7 +234,7 @@ fn indent_quoted(
             count: missing,
         });
     }
-    padded.extend_from_slice(&chars[copied..]);
+    padded.extend_from_slice(chars.get(copied..)?);
     let mut shift = Vec::with_capacity(pads.len());
     let mut total = 0;
     for &(start, missing, _) in &pads {
@@ -287,13 +295,13 @@ fn scan(text: &str) -> (Vec<ScalarSpan>, Option<ScanError>) {
                     // skips for a sequence at its parent's indentation.
                     let line = lines.get(span.start.line().saturating_sub(1));
                     let before =
-                        line.map_or(&[][..], |line| &line[..span.start.col().min(line.len())]);
+                        line.map_or(&[][..], |line| line.get(..span.start.col()).unwrap_or(line));
                     let dash = match line.and_then(|line| line.get(span.start.col())) {
                         Some('-') => Some(span.start.col()),
                         _ => before
                             .iter()
                             .rposition(|&c| !is_blank(c))
-                            .filter(|&at| before[at] == '-'),
+                            .filter(|&at| before.get(at) == Some(&'-')),
                     };
                     columns.push(dash.unwrap_or(span.start.col()));
                 }
@@ -331,8 +339,8 @@ fn first_misplaced_tab(chars: &[char], scalars: &[ScalarSpan]) -> Option<usize> 
     let mut trailing: Option<(&ScalarSpan, bool)> = None;
     let mut line = Line::default();
     for (index, &c) in chars.iter().enumerate() {
-        while scalars.get(next).is_some_and(|scalar| scalar.end <= index) {
-            trailing = Some((&scalars[next], false)).filter(|(s, _)| s.style == ScalarStyle::Plain);
+        while let Some(ended) = scalars.get(next).filter(|scalar| scalar.end <= index) {
+            trailing = Some((ended, false)).filter(|(s, _)| s.style == ScalarStyle::Plain);
             next += 1;
         }
         let inside = scalars.get(next).filter(|scalar| scalar.start <= index);

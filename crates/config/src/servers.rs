@@ -24,28 +24,25 @@ pub(crate) struct Entry {
 }
 
 pub(crate) fn parse(value: &str) -> Result<Entry, ConfigErrorKind> {
-    let bytes = value.as_bytes();
-    let unix = bytes.first() == Some(&b'/');
+    let unix = value.starts_with('/');
     let fields_needed = if unix { 2 } else { 3 };
 
-    // `end` bounds the part not yet split off; every delimiter is ASCII, so each slice below
-    // falls on a character boundary.
-    let mut end = bytes.len();
+    // `rest` is the part not yet split off.
+    let mut rest = value;
     let (mut name, mut weight, mut port) = (None, None, None);
     let mut found = 0;
     while let Some(&delimiter) = DELIMITERS.get(found) {
-        match bytes[..end].iter().rposition(|&b| b == delimiter) {
+        match rest.rsplit_once(char::from(delimiter)) {
             None if found == 0 => {}
             None => break,
-            Some(at) => {
-                let field = &value[at + 1..end];
+            Some((head, field)) => {
                 match found {
                     0 => name = Some(field),
                     1 => weight = Some(field),
                     2 => port = Some(field),
                     _ => {}
                 }
-                end = at;
+                rest = head;
             }
         }
         found += 1;
@@ -56,7 +53,7 @@ pub(crate) fn parse(value: &str) -> Result<Entry, ConfigErrorKind> {
             hint: format_hint(unix, found),
         });
     };
-    let host = &value[..end];
+    let host = rest;
 
     let weight = match nc_atoi(weight) {
         Ok(0) => {

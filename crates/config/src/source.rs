@@ -118,8 +118,10 @@ impl Source {
     /// Maps a position in the parsed text back to the file.
     fn original(&self, at: Pos) -> Pos {
         let from = self.inserted.partition_point(|i| i.line < at.line);
-        let shift: usize = self.inserted[from..]
+        let shift: usize = self
+            .inserted
             .iter()
+            .skip(from)
             .take_while(|i| i.line == at.line)
             .filter(|i| i.column < at.column)
             .map(|i| i.count.min(at.column - i.column))

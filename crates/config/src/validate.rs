@@ -172,9 +172,9 @@ pub(crate) fn config(file: PathBuf, mut pools: Vec<Checked>) -> Result<Config, F
 /// The first two neighbours of a sorted slice whose keys nutcracker deems equal.
 fn adjacent_equal<T>(sorted: &[T], key: impl Fn(&T) -> &[u8]) -> Option<(&T, &T)> {
     sorted
-        .windows(2)
-        .find(|pair| nc_compare(key(&pair[0]), key(&pair[1])).is_eq())
-        .map(|pair| (&pair[0], &pair[1]))
+        .iter()
+        .zip(sorted.iter().skip(1))
+        .find(|(a, b)| nc_compare(key(a), key(b)).is_eq())
 }
 
 /// Orders two items by where they appear in the file.

@@ -5,6 +5,16 @@
 //! `tests/regressions.rs` replays every input saved under `fuzz/regressions/` through them in
 //! the ordinary test run. A violated property panics, which is how libFuzzer reports it.
 
+// A violated property panics through `assert!`, which these lints leave alone; nothing else
+// here may: an index, unwrap or panic in the harness would report a bug of its own as the
+// parser's.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unreachable))]
+#![cfg_attr(not(test), deny(clippy::todo, clippy::unimplemented))]
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 

@@ -40,6 +40,15 @@
 //! - [`encode`]: writing replies and requests;
 //! - [`error`]: the protocol error type, worded as Redis words its replies.
 
+// Nothing a client, a config file or a peer sends may panic the process: every index, unwrap
+// and panic in code that ships is a compile error (tests are free to use them).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unreachable))]
+#![cfg_attr(not(test), deny(clippy::todo, clippy::unimplemented))]
+
 pub mod encode;
 pub mod error;
 pub mod inspect;

@@ -6,6 +6,15 @@
 //! without the proxy), plus process housekeeping (`run`, `daemon`, `logging` with `log_limit`
 //! for lines that repeat, and `service` for systemd's readiness protocol).
 
+// Nothing a client, a config file or a peer sends may panic the process: every index, unwrap
+// and panic in code that ships is a compile error (tests are free to use them).
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unreachable))]
+#![cfg_attr(not(test), deny(clippy::todo, clippy::unimplemented))]
+
 mod admin;
 mod cli;
 mod daemon;

@@ -63,6 +63,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         Ok(log) => log,
         Err(error) => return fail(format!("cannot open log file: {error}")),
     };
+    log_panics();
     let (control_runtime, signals) = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -204,6 +205,17 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     }
     tracing::info!("rampart stopped");
     status
+}
+
+/// Logs every panic besides printing it to stderr (which a daemon has closed): a panic in one
+/// client's task ends that task and the worker goes on, so the log is where it shows.
+fn log_panics() {
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = thread::current();
+        tracing::error!("thread '{}' {info}", thread.name().unwrap_or("unnamed"));
+        print(info);
+    }));
 }
 
 /// What the proxy does with a signal it catches.

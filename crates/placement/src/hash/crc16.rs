@@ -3,6 +3,10 @@
 
 const POLY: u16 = 0x1021;
 
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, with i < 256"
+)]
 const TABLE: [u16; 256] = {
     let mut table = [0u16; 256];
     let mut i = 0;
@@ -25,7 +29,15 @@ const TABLE: [u16; 256] = {
 
 pub(super) fn hash(key: &[u8]) -> u32 {
     key.iter().fold(0u32, |crc, &b| {
-        let index = ((crc >> 8) ^ u32::from(b)) & 0xFF;
-        (crc << 8) ^ u32::from(TABLE[index as usize])
+        (crc << 8) ^ u32::from(entry((crc >> 8) as u8 ^ b))
     })
+}
+
+/// The table's entry for `byte`.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "a u8 is always below the table's 256 entries"
+)]
+fn entry(byte: u8) -> u16 {
+    TABLE[usize::from(byte)]
 }

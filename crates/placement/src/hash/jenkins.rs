@@ -47,9 +47,7 @@ fn words(block: &[u8]) -> [u32; 3] {
     for (dst, src) in padded.iter_mut().zip(block) {
         *dst = *src;
     }
-    let word =
-        |i: usize| u32::from_le_bytes([padded[i], padded[i + 1], padded[i + 2], padded[i + 3]]);
-    [word(0), word(4), word(8)]
+    super::le_words(&padded)
 }
 
 pub(super) fn hash(key: &[u8]) -> u32 {

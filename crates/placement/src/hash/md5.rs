@@ -5,11 +5,11 @@ use md5::{Digest, Md5};
 
 /// The four little-endian words of `MD5(data)`.
 pub(crate) fn words(data: &[u8]) -> [u32; 4] {
-    let d: [u8; 16] = Md5::digest(data).into();
-    let word = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
-    [word(0), word(4), word(8), word(12)]
+    let digest: [u8; 16] = Md5::digest(data).into();
+    super::le_words(&digest)
 }
 
 pub(super) fn hash(key: &[u8]) -> u32 {
-    words(key)[0]
+    let [first, ..] = words(key);
+    first
 }

@@ -87,6 +87,15 @@ impl HashKind {
     }
 }
 
+/// The little-endian 32-bit words of `bytes`, `N` of them; words `bytes` is too short for stay 0.
+fn le_words<const N: usize>(bytes: &[u8]) -> [u32; N] {
+    let mut words = [0u32; N];
+    for (word, chunk) in words.iter_mut().zip(bytes.as_chunks::<4>().0) {
+        *word = u32::from_le_bytes(*chunk);
+    }
+    words
+}
+
 /// A key byte widened through x86-64's signed `char`: 0x80..=0xFF become 0xFFFFFF80..=0xFFFFFFFF.
 fn sx(byte: u8) -> u32 {
     byte as i8 as i32 as u32

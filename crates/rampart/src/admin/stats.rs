@@ -90,14 +90,30 @@ impl StatsTable {
         }
     }
 
+    /// Counter `stat` of pool `pool`; 0 for a pool the table does not have.
     pub fn pool(&self, pool: usize, stat: PoolStat) -> u64 {
-        self.pools[pool].pool[stat as usize]
+        self.pools
+            .get(pool)
+            .and_then(|counters| counters.pool.get(stat as usize))
+            .copied()
+            .unwrap_or(0)
     }
 
+    /// Pool `pool`'s parked clients; 0 for a pool the table does not have.
     pub fn parked_clients(&self, pool: usize) -> u64 {
-        self.pools[pool].parked_clients
+        self.pools
+            .get(pool)
+            .map_or(0, |counters| counters.parked_clients)
     }
+}
 
+/// The counters themselves, for the worker and the control plane to count into.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the table is built from the one Config of the process, whose pool and server \
+              indices every caller holds, and a stat's discriminant is below its COUNT"
+)]
+impl StatsTable {
     pub fn parked_clients_mut(&mut self, pool: usize) -> &mut u64 {
         &mut self.pools[pool].parked_clients
     }
@@ -121,7 +137,9 @@ impl StatsTable {
     pub fn sentinel_mut(&mut self, pool: usize, server: usize, stat: SentinelStat) -> &mut u64 {
         &mut self.pools[pool].sentinel[server][stat as usize]
     }
+}
 
+impl StatsTable {
     /// Adds `other` into `self`: counters and gauges sum; `server_ejected_at` keeps the latest.
     pub fn accumulate(&mut self, other: &StatsTable) {
         for (mine, theirs) in self.pools.iter_mut().zip(&other.pools) {
@@ -139,8 +157,8 @@ impl StatsTable {
                 }
             }
             for (server, other_server) in mine.servers.iter_mut().zip(&theirs.servers) {
-                for stat in ServerStat::ALL {
-                    let (a, b) = (&mut server[stat as usize], other_server[stat as usize]);
+                let values = server.iter_mut().zip(other_server);
+                for (stat, (a, &b)) in ServerStat::ALL.into_iter().zip(values) {
                     *a = if stat == ServerStat::ServerEjectedAt {
                         (*a).max(b)
                     } else {
@@ -209,7 +227,11 @@ impl StatsBoard {
 
     /// Replaces publisher `slot`'s table with a copy of `table`.
     pub fn publish(&self, slot: usize, table: &StatsTable) {
-        let mut published = self.slots[slot]
+        // Every publisher was given a slot of its own; any other index has nowhere to go.
+        let Some(published) = self.slots.get(slot) else {
+            return;
+        };
+        let mut published = published
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         published.clone_from(table);
@@ -261,24 +283,19 @@ pub fn render_json(
     render_json_keys(vrrp, &mut out);
     for (p, (pool, counters)) in config.pools.iter().zip(&table.pools).enumerate() {
         let _ = write!(out, "{}\"{}\": {{", separator(p), pool.name);
-        for (i, stat) in PoolStat::ALL.into_iter().enumerate() {
+        for (i, (stat, value)) in PoolStat::ALL.into_iter().zip(&counters.pool).enumerate() {
             let comma = if i > 0 { ", " } else { "" };
-            let _ = write!(
-                out,
-                "{comma}\"{}\":{}",
-                stat.name(),
-                counters.pool[stat as usize]
-            );
+            let _ = write!(out, "{comma}\"{}\":{value}", stat.name());
         }
-        for (s, (server, values)) in pool.servers.iter().zip(&counters.servers).enumerate() {
+        let servers = counters.servers.iter().zip(&counters.sentinel);
+        for (s, (server, (values, sentinel))) in pool.servers.iter().zip(servers).enumerate() {
             let _ = write!(out, "{}\"{}\": {{", separator(s), server.name);
-            for (i, stat) in ServerStat::ALL.into_iter().enumerate() {
+            for (i, (stat, value)) in ServerStat::ALL.into_iter().zip(values).enumerate() {
                 let comma = if i > 0 { ", " } else { "" };
-                let _ = write!(out, "{comma}\"{}\":{}", stat.name(), values[stat as usize]);
+                let _ = write!(out, "{comma}\"{}\":{value}", stat.name());
             }
             if !pool.sentinels.is_empty() {
-                for stat in SentinelStat::ALL {
-                    let value = counters.sentinel[s][stat as usize];
+                for (stat, value) in SentinelStat::ALL.into_iter().zip(sentinel) {
                     let _ = write!(out, ", \"{}\":{value}", stat.name());
                 }
             }

@@ -65,16 +65,17 @@ fn route(args: &RouteArgs, input: impl BufRead, mut output: impl Write) -> Resul
         .collect();
     {
         let mut print = |key: &[u8]| -> Result<(), RouteError> {
-            let index = placement
+            let (server, address) = placement
                 .server_for_key(key)
+                .and_then(|index| pool.servers.get(index).zip(addresses.get(index)))
                 .ok_or_else(|| RouteError::NoLiveServer {
                     pool: pool.name.clone(),
                 })?;
             output.write_all(key)?;
             output.write_all(b"\t")?;
-            output.write_all(pool.servers[index].name.as_bytes())?;
+            output.write_all(server.name.as_bytes())?;
             output.write_all(b"\t")?;
-            output.write_all(addresses[index].as_bytes())?;
+            output.write_all(address.as_bytes())?;
             output.write_all(b"\n")?;
             Ok(())
         };
@@ -141,10 +142,11 @@ fn placement_with_ejections(pool: &Pool, ejected: &[String]) -> Result<Placement
     }
     let mut live = vec![true; pool.servers.len()];
     for wanted in ejected {
-        let index = pool
+        let alive = pool
             .servers
             .iter()
-            .position(|server| &server.name == wanted)
+            .zip(live.iter_mut())
+            .find_map(|(server, alive)| (&server.name == wanted).then_some(alive))
             .ok_or_else(|| RouteError::UnknownServer {
                 pool: pool.name.clone(),
                 wanted: wanted.clone(),
@@ -155,7 +157,7 @@ fn placement_with_ejections(pool: &Pool, ejected: &[String]) -> Result<Placement
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        live[index] = false;
+        *alive = false;
     }
     placement.rebuild(&live);
     Ok(placement)

@@ -38,14 +38,20 @@ impl ServerLinks {
     /// then round-robin.
     pub fn connection(&self, protocol: Protocol, limit: usize) -> Rc<Backend> {
         let mut connections = self.of(protocol).borrow_mut();
-        if connections.len() < limit {
-            let backend = Backend::spawn(Rc::clone(&self.shard), protocol, Role::Master);
-            connections.push(Rc::clone(&backend));
-            return backend;
+        if connections.len() >= limit {
+            let next = self.next.get();
+            // With no connection yet (a limit of 0), one is made below as if under the limit.
+            if let Some(backend) = next
+                .checked_rem(connections.len())
+                .and_then(|at| connections.get(at))
+            {
+                self.next.set(next.wrapping_add(1));
+                return Rc::clone(backend);
+            }
         }
-        let next = self.next.get();
-        self.next.set(next.wrapping_add(1));
-        Rc::clone(&connections[next % connections.len()])
+        let backend = Backend::spawn(Rc::clone(&self.shard), protocol, Role::Master);
+        connections.push(Rc::clone(&backend));
+        backend
     }
 
     /// Calls `visit` with every connection to the shard's master, RESP2 and RESP3.

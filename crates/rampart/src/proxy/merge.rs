@@ -196,7 +196,7 @@ fn all_say_yes(out: &mut BytesMut, replies: &[&Bytes]) {
             return unexpected(out, "an array of 0 and 1");
         };
         let these: Vec<bool> = elements
-            .map(|range| parse_integer_reply(&reply[range]) == Some(1))
+            .map(|range| reply.get(range).and_then(parse_integer_reply) == Some(1))
             .collect();
         answers = Some(match answers {
             None => these,
@@ -218,7 +218,9 @@ fn info_text(reply: &[u8]) -> &[u8] {
     let Some(header_end) = reply.iter().position(|&byte| byte == b'\n') else {
         return b"";
     };
-    let body = &reply[header_end + 1..reply.len().saturating_sub(2).max(header_end + 1)];
+    let body = reply
+        .get(header_end + 1..reply.len().saturating_sub(2).max(header_end + 1))
+        .unwrap_or_default();
     match reply.first() {
         Some(b'=') => body.get(4..).unwrap_or_default(),
         _ => body,
@@ -269,8 +271,8 @@ fn parse_keyspace_line(line: &[u8]) -> Option<(u64, u64, u64, u64)> {
         let index = ["keys", "expires", "avg_ttl"]
             .iter()
             .position(|known| *known == name);
-        if let Some(index) = index {
-            values[index] = value.parse().ok()?;
+        if let Some(known) = index.and_then(|index| values.get_mut(index)) {
+            *known = value.parse().ok()?;
         }
     }
     Some((db.parse().ok()?, values[0], values[1], values[2]))

@@ -15,7 +15,7 @@ use super::Shared;
 use super::ring::Ring;
 use super::worker_stats::WorkerStats;
 use crate::admin::catalog::ServerStat;
-use crate::topology::TopologyEvent;
+use crate::topology::{PoolView, TopologyEvent};
 
 pub struct Shard {
     pool: usize,
@@ -46,33 +46,60 @@ impl Shard {
     }
 
     /// The pool's configuration.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a Shard is made for a pool index of the process's one Config"
+    )]
     pub fn pool(&self) -> &Pool {
         &self.shared.config.pools[self.pool]
     }
 
     /// The server's configured name (its Sentinel master name in a pool with sentinels).
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a Shard is made for a server index of its pool in the process's one Config"
+    )]
     pub fn name(&self) -> &str {
         &self.pool().servers[self.server].name
     }
 
     /// Where the shard's master is now, per the latest topology snapshot.
     pub fn master_address(&self) -> ServerAddress {
-        self.shared.topology.view(self.pool).addresses[self.server].clone()
+        self.master_in(&self.shared.topology.view(self.pool))
+    }
+
+    /// Where the shard's master is in `view`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a Shard is made for a server index of its pool, and every view has an \
+                  address for each of the pool's servers"
+    )]
+    fn master_in(&self, view: &PoolView) -> ServerAddress {
+        view.addresses[self.server].clone()
     }
 
     /// Where read-only commands go while the master is unreachable: the shard's first healthy
     /// replica, or the master's address when Sentinel lists none.
     pub fn replica_address(&self) -> ServerAddress {
         let view = self.shared.topology.view(self.pool);
-        match view.replicas[self.server].first() {
+        match view
+            .replicas
+            .get(self.server)
+            .and_then(|replicas| replicas.first())
+        {
             Some(replica) => replica.clone(),
-            None => view.addresses[self.server].clone(),
+            None => self.master_in(&view),
         }
     }
 
     /// Whether Sentinel lists a healthy replica of the shard.
     pub fn has_replica(&self) -> bool {
-        !self.shared.topology.view(self.pool).replicas[self.server].is_empty()
+        self.shared
+            .topology
+            .view(self.pool)
+            .replicas
+            .get(self.server)
+            .is_some_and(|replicas| !replicas.is_empty())
     }
 
     /// Asks the control plane to check the shard's master with the sentinels now.

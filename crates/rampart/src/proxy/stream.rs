@@ -161,10 +161,10 @@ pub fn write_gathered<'a>(
         *slice = IoSlice::new(bytes);
         count += 1;
     }
-    if count == 0 {
-        return Ok(None);
+    match slices.get(..count) {
+        Some(filled) if !filled.is_empty() => write(filled).map(Some),
+        _ => Ok(None),
     }
-    write(&slices[..count]).map(Some)
 }
 
 /// Reads into `buf`, growing it by at least `chunk` bytes of spare room first.

@@ -2,8 +2,12 @@
 //! spreads clients over workers), its own backend connections, its own parked clients, and
 //! its own stats table, which it publishes every 100 ms. Nothing on the request path is
 //! shared with another thread.
+//!
+//! A panic in one task costs that task only: the runtime catches it, and the worker's own
+//! tasks (accept loops, parking lot, sweep, stats) are run again by [`restarting`].
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use tokio::task::LocalSet;
 use super::Shared;
 use super::client::IdleClient;
 use super::context::WorkerContext;
-use super::listener::BoundListener;
+use super::listener::{BoundListener, Listener};
 use super::local::ConnectionState;
 use super::memory;
 use super::parking::ParkingLot;
@@ -33,6 +37,9 @@ const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for its clients' in-flight replies.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// How long a worker task that panicked waits before it runs again, so that a task that
+/// panics at once every time cannot spin.
+const RESTART_DELAY: Duration = Duration::from_millis(100);
 
 /// Runs worker `id` until the proxy stops and its clients are drained. Worker 0 counts the
 /// pool listeners in the stats, once, as nutcracker counts its one listener per pool.
@@ -72,17 +79,23 @@ async fn serve(
         stopping: stopping.clone(),
         stop_requested: Cell::new(false),
     });
-    let parking = tokio::task::spawn_local({
+    let parking = tokio::task::spawn_local(restarting(id, "the parking lot", {
         let context = Rc::clone(&context);
-        async move {
-            let resume = |client| start_session(&context, client);
-            context.parking.run(stopping, resume).await;
+        move || {
+            let (context, stopping) = (Rc::clone(&context), stopping.clone());
+            async move {
+                let resume = |client| start_session(&context, client);
+                context.parking.run(stopping, resume).await;
+            }
         }
-    });
-    tokio::task::spawn_local({
+    }));
+    tokio::task::spawn_local(restarting(id, "the idle sweep", {
         let context = Rc::clone(&context);
-        async move { context.sessions.sweep().await }
-    });
+        move || {
+            let context = Rc::clone(&context);
+            async move { context.sessions.sweep().await }
+        }
+    }));
     let mut accepting = Vec::new();
     for (pool, listener) in pools.iter().zip(listeners) {
         if id == 0 {
@@ -91,25 +104,40 @@ async fn serve(
         if pool.pool().preconnect {
             pool.preconnect();
         }
-        accepting.push(tokio::task::spawn_local(accept(
+        let listener = match listener.into_runtime() {
+            Ok(listener) => Rc::new(listener),
+            Err(error) => {
+                tracing::error!("worker {id}: accepting stopped: {error}");
+                continue;
+            }
+        };
+        let (pool, context, next_client) = (
             Rc::clone(pool),
             Rc::clone(&context),
-            listener,
             Rc::clone(&next_client),
+        );
+        accepting.push(tokio::task::spawn_local(restarting(
             id,
+            "an accept loop",
+            move || {
+                accept(
+                    Rc::clone(&pool),
+                    Rc::clone(&context),
+                    Rc::clone(&listener),
+                    Rc::clone(&next_client),
+                    id,
+                )
+            },
         )));
     }
-    tokio::task::spawn_local(housekeeping());
-    tokio::task::spawn_local(publish_stats(
-        id,
-        Arc::clone(&shared),
-        Rc::clone(&stats),
-        pools.clone(),
-    ));
+    tokio::task::spawn_local(restarting(id, "housekeeping", housekeeping));
+    tokio::task::spawn_local(restarting(id, "the stats publisher", {
+        let (shared, stats, pools) = (Arc::clone(&shared), Rc::clone(&stats), pools.clone());
+        move || publish_stats(id, Arc::clone(&shared), Rc::clone(&stats), pools.clone())
+    }));
     for task in accepting {
-        if let Ok(Err(error)) = task.await {
-            tracing::error!("worker {id}: accepting stopped: {error}");
-        }
+        // An accept loop ends when the proxy stops; a panic in it was already restarted.
+        let _ = task.await;
     }
     context.stop_requested.set(true);
     context.sessions.wake_all();
@@ -161,6 +189,26 @@ async fn housekeeping() {
     }
 }
 
+/// Runs the task `make` builds until it returns, building it again whenever it panics: a
+/// worker's own tasks serve all its clients and must outlive a bug that panics one of them.
+/// `None` when the runtime cancelled it.
+async fn restarting<T, F>(worker: usize, what: &str, mut make: impl FnMut() -> F) -> Option<T>
+where
+    T: 'static,
+    F: Future<Output = T> + 'static,
+{
+    loop {
+        match tokio::task::spawn_local(make()).await {
+            Ok(done) => return Some(done),
+            Err(error) if error.is_panic() => {
+                tracing::error!("worker {worker}: {what} panicked ({error}); running it again");
+                tokio::time::sleep(RESTART_DELAY).await;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Gives a client a session, and parks it whenever the session hands it back idle. A client
 /// the parking lot cannot take is served again at once.
 fn start_session(context: &Rc<WorkerContext>, client: IdleClient) {
@@ -181,11 +229,10 @@ fn start_session(context: &Rc<WorkerContext>, client: IdleClient) {
 async fn accept(
     pool: Rc<WorkerPool>,
     context: Rc<WorkerContext>,
-    listener: BoundListener,
+    listener: Rc<Listener>,
     next_client: Rc<Cell<u64>>,
     worker: usize,
-) -> io::Result<()> {
-    let listener = listener.into_runtime()?;
+) {
     let _accepting = pool.shared().stats.accepting();
     let keepalive = pool.pool().tcpkeepalive;
     let workers = pool.shared().workers as u64;
@@ -193,7 +240,7 @@ async fn accept(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stopping.changed() => return Ok(()),
+            _ = stopping.changed() => return,
         };
         let socket = match accepted.and_then(|socket| socket.configure(keepalive)) {
             Ok(socket) => socket,
@@ -234,5 +281,126 @@ async fn accept(
         } else if let Err(refused) = context.parking.park(client) {
             start_session(&context, refused);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::proxy::listener::bind_tcp;
+    use crate::topology::Topology;
+
+    /// Runs `test` on a current-thread runtime inside a `LocalSet`, as a worker runs.
+    fn on_worker<F: Future>(test: F) -> F::Output {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        LocalSet::new().block_on(&runtime, test)
+    }
+
+    #[test]
+    fn a_task_that_panics_holding_a_borrow_costs_only_itself() {
+        on_worker(async {
+            let shared = Rc::new(RefCell::new(Vec::new()));
+            let neighbour = tokio::task::spawn_local({
+                let shared = Rc::clone(&shared);
+                async move {
+                    for request in 0..20 {
+                        shared.borrow_mut().push(request);
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+            let panicking = tokio::task::spawn_local({
+                let shared = Rc::clone(&shared);
+                async move {
+                    tokio::task::yield_now().await;
+                    let _held = shared.borrow_mut();
+                    panic!("a bug in one client's session");
+                }
+            });
+            assert!(panicking.await.unwrap_err().is_panic());
+            neighbour.await.unwrap();
+            // Unwinding released the borrow: RefCell has no poisoning.
+            assert_eq!(*shared.borrow(), (0..20).collect::<Vec<_>>());
+        });
+    }
+
+    /// Sends PING on `client` and reads the answer.
+    async fn ping(client: &mut TcpStream) -> Vec<u8> {
+        client.write_all(b"PING\r\n").await.unwrap();
+        let mut answer = vec![0; 7];
+        client.read_exact(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_panic_beside_a_session_leaves_the_worker_serving() {
+        let config = rampart_config::parse(
+            "alpha:\n  listen: 127.0.0.1:1\n  redis: true\n  servers:\n   - 127.0.0.1:1:1\n",
+            Path::new("test.yml"),
+        )
+        .map(Arc::new)
+        .unwrap();
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let BoundListener::Tcp(socket) = &listener else {
+            unreachable!("bound over TCP")
+        };
+        let address = socket.local_addr().unwrap();
+        let (events, _event_receiver) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            stats: Arc::new(crate::admin::stats::StatsBoard::new(
+                &config,
+                2,
+                crate::vrrp::board_for(None),
+            )),
+            topology: Arc::new(Topology::new(&config)),
+            config,
+            events,
+            workers: 1,
+            started: Instant::now(),
+            mbuf_size: 16 * 1024,
+            client_counts: vec![std::sync::atomic::AtomicUsize::new(0)],
+        });
+        let (stop, stopping) = watch::channel(false);
+        on_worker(async move {
+            let worker = tokio::task::spawn_local(serve(0, shared, vec![listener], stopping));
+            let mut session = TcpStream::connect(address).await.unwrap();
+            assert_eq!(ping(&mut session).await, b"+PONG\r\n");
+            let panicked = tokio::task::spawn_local(async { panic!("a bug in another task") });
+            assert!(panicked.await.unwrap_err().is_panic());
+            assert_eq!(ping(&mut session).await, b"+PONG\r\n");
+            let mut newcomer = TcpStream::connect(address).await.unwrap();
+            assert_eq!(ping(&mut newcomer).await, b"+PONG\r\n");
+            stop.send(true).unwrap();
+            drop((session, newcomer));
+            worker.await.unwrap().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_worker_task_that_panics_runs_again() {
+        on_worker(async {
+            let runs = Rc::new(Cell::new(0));
+            let answer = restarting(0, "a test task", || {
+                let runs = Rc::clone(&runs);
+                async move {
+                    runs.set(runs.get() + 1);
+                    if runs.get() == 1 {
+                        panic!("the first run panics");
+                    }
+                    42
+                }
+            })
+            .await;
+            assert_eq!((answer, runs.get()), (Some(42), 2));
+        });
     }
 }

@@ -10,16 +10,18 @@ use super::link::answers_ping;
 
 /// Takes a server out of its pool's ring and schedules its readmission.
 pub(super) fn eject(control: &Rc<Control>, pool: usize, server: usize) {
+    let Some((entry, named)) = control.server(pool, server) else {
+        return;
+    };
     if !control
         .topology
         .set_live(&control.config, pool, server, false)
     {
         return;
     }
-    let entry = &control.config.pools[pool];
     tracing::warn!(
         "ejected server '{}' from pool '{}' for {} ms",
-        entry.servers[server].name,
+        named.name,
         entry.name,
         entry.server_retry_timeout_ms
     );
@@ -29,12 +31,16 @@ pub(super) fn eject(control: &Rc<Control>, pool: usize, server: usize) {
 
 /// Waits `server_retry_timeout`, then PINGs the server until it answers, and puts it back.
 async fn readmit(control: Rc<Control>, pool: usize, server: usize) {
-    let entry = &control.config.pools[pool];
+    let Some((entry, named)) = control.server(pool, server) else {
+        return;
+    };
     let retry = Duration::from_millis(entry.server_retry_timeout_ms.max(1));
     let limit = Duration::from_millis(entry.timeout_ms.unwrap_or(1000).clamp(100, 5000));
     loop {
         tokio::time::sleep(retry).await;
-        let address = control.topology.view(pool).addresses[server].clone();
+        let Some(address) = control.topology.view(pool).addresses.get(server).cloned() else {
+            return;
+        };
         if answers_ping(entry, &address, limit).await {
             break;
         }
@@ -44,7 +50,7 @@ async fn readmit(control: Rc<Control>, pool: usize, server: usize) {
         .set_live(&control.config, pool, server, true);
     tracing::warn!(
         "readmitted server '{}' to pool '{}' after a successful PING",
-        entry.servers[server].name,
+        named.name,
         entry.name
     );
 }

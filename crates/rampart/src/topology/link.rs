@@ -104,7 +104,9 @@ pub fn text(reply: &[u8]) -> Option<&[u8]> {
 
 /// The texts of an array reply's string elements.
 pub fn texts(reply: &[u8]) -> Option<Vec<&[u8]>> {
-    elements(reply)?.map(|range| text(&reply[range])).collect()
+    elements(reply)?
+        .map(|range| reply.get(range).and_then(text))
+        .collect()
 }
 
 /// Whether the server answers PING (after AUTH when the pool has a password).
@@ -128,7 +130,7 @@ pub async fn is_master(pool: &Pool, address: &ServerAddress, limit: Duration) ->
     .and_then(|reply| {
         elements(&reply)
             .and_then(|mut items| items.next())
-            .map(|first| text(&reply[first]) == Some(b"master"))
+            .map(|first| reply.get(first).and_then(text) == Some(b"master"))
     })
     .unwrap_or(false)
 }

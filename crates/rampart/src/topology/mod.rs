@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use rampart_config::{Config, ServerAddress};
+use rampart_config::{Config, Pool, Server, ServerAddress};
 use rampart_placement::Placement;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -87,10 +87,20 @@ impl Topology {
     }
 
     /// Changes whenever the pool's view changes.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the topology has one entry per pool of the process's one Config, whose \
+                  indices are the only ones callers hold"
+    )]
     pub fn generation(&self, pool: usize) -> u64 {
         self.pools[pool].generation.load(Ordering::Acquire)
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "the topology has one entry per pool of the process's one Config, whose \
+                  indices are the only ones callers hold"
+    )]
     pub fn view(&self, pool: usize) -> Arc<PoolView> {
         self.pools[pool].view.load_full()
     }
@@ -117,23 +127,29 @@ impl Topology {
     /// Publishes a changed copy of the pool's view. `change` edits the copy and says whether
     /// it changed anything; nothing is published when it did not. Returns that answer.
     fn update(&self, pool: usize, change: impl FnOnce(&mut PoolView) -> bool) -> bool {
-        let mut view = PoolView::clone(&self.view(pool));
+        let Some(topology) = self.pools.get(pool) else {
+            return false;
+        };
+        let mut view = PoolView::clone(&topology.view.load());
         if !change(&mut view) {
             return false;
         }
-        self.pools[pool].view.store(Arc::new(view));
-        self.pools[pool].generation.fetch_add(1, Ordering::AcqRel);
+        topology.view.store(Arc::new(view));
+        topology.generation.fetch_add(1, Ordering::AcqRel);
         true
     }
 
     /// Sets one server's liveness and rebuilds the ring; returns whether anything changed.
     fn set_live(&self, config: &Config, pool: usize, server: usize, live: bool) -> bool {
+        let Some(entry) = config.pools.get(pool) else {
+            return false;
+        };
         self.update(pool, |view| {
-            if view.live[server] == live {
-                return false;
+            match view.live.get_mut(server) {
+                Some(known) if *known != live => *known = live,
+                _ => return false,
             }
-            view.live[server] = live;
-            view.placement = config.pools[pool].placement();
+            view.placement = entry.placement();
             view.placement.rebuild(&view.live);
             true
         })
@@ -141,19 +157,23 @@ impl Topology {
 
     /// Points a shard at a new master; returns whether anything changed.
     fn set_address(&self, pool: usize, server: usize, address: ServerAddress) -> bool {
-        self.update(pool, |view| {
-            let changed = view.addresses[server] != address;
-            view.addresses[server] = address;
-            changed
+        self.update(pool, |view| match view.addresses.get_mut(server) {
+            Some(known) if *known != address => {
+                *known = address;
+                true
+            }
+            _ => false,
         })
     }
 
     /// Records a shard's healthy replicas; returns whether anything changed.
     fn set_replicas(&self, pool: usize, server: usize, replicas: Vec<ServerAddress>) -> bool {
-        self.update(pool, |view| {
-            let changed = view.replicas[server] != replicas;
-            view.replicas[server] = replicas;
-            changed
+        self.update(pool, |view| match view.replicas.get_mut(server) {
+            Some(known) if *known != replicas => {
+                *known = replicas;
+                true
+            }
+            _ => false,
         })
     }
 }
@@ -195,6 +215,14 @@ struct Control {
     stats: ControlStats,
 }
 
+impl Control {
+    /// Pool `pool` and its server `server`, as workers and watchers name them by index.
+    fn server(&self, pool: usize, server: usize) -> Option<(&Pool, &Server)> {
+        let entry = self.config.pools.get(pool)?;
+        Some((entry, entry.servers.get(server)?))
+    }
+}
+
 /// Runs the control plane until every worker is gone. Must run inside a `LocalSet`.
 pub async fn run(
     topology: Arc<Topology>,
@@ -219,7 +247,7 @@ pub async fn run(
         match event {
             TopologyEvent::Ejected { pool, server } => eject::eject(&control, pool, server),
             TopologyEvent::Recheck { pool, server } => {
-                if let Some(watcher) = &watchers[pool] {
+                if let Some(Some(watcher)) = watchers.get(pool) {
                     watcher.recheck(server);
                 }
             }

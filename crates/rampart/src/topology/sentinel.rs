@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rampart_config::{SentinelAddr, ServerAddress};
+use rampart_config::{Pool, SentinelAddr, ServerAddress};
 use tokio::sync::Notify;
 
 use super::Control;
@@ -50,18 +50,18 @@ struct MasterView {
 impl Watcher {
     /// Starts watching the pool's sentinels; `None` for a pool without sentinels.
     pub(super) fn start(control: &Rc<Control>, pool: usize) -> Option<Rc<Watcher>> {
-        let sentinels = &control.config.pools[pool].sentinels;
-        if sentinels.is_empty() {
+        let entry = control.config.pools.get(pool)?;
+        if entry.sentinels.is_empty() {
             return None;
         }
         let watcher = Rc::new(Watcher {
             control: Rc::clone(control),
             pool,
             recheck: Notify::new(),
-            epochs: RefCell::new(vec![0; control.config.pools[pool].servers.len()]),
+            epochs: RefCell::new(vec![0; entry.servers.len()]),
         });
-        for index in 0..sentinels.len() {
-            tokio::task::spawn_local(Rc::clone(&watcher).subscribe(index));
+        for sentinel in &entry.sentinels {
+            tokio::task::spawn_local(Rc::clone(&watcher).subscribe(sentinel_address(sentinel)));
         }
         tokio::task::spawn_local(Rc::clone(&watcher).poll());
         Some(watcher)
@@ -69,13 +69,31 @@ impl Watcher {
 
     /// Asks the sentinels again now, because `server`'s master refused a write.
     pub(super) fn recheck(&self, server: usize) {
-        let pool = &self.control.config.pools[self.pool];
+        let Some((pool, named)) = self.control.server(self.pool, server) else {
+            return;
+        };
         tracing::debug!(
             "shard '{}' of pool '{}' answered -READONLY: asking the sentinels now",
-            pool.servers[server].name,
+            named.name,
             pool.name
         );
         self.recheck.notify_one();
+    }
+
+    /// The watched pool's configuration.
+    fn pool(&self) -> Option<&Pool> {
+        self.control.config.pools.get(self.pool)
+    }
+
+    /// The config epoch of the master last accepted for `server`.
+    fn epoch(&self, server: usize) -> u64 {
+        self.epochs.borrow().get(server).copied().unwrap_or(0)
+    }
+
+    fn set_epoch(&self, server: usize, epoch: u64) {
+        if let Some(known) = self.epochs.borrow_mut().get_mut(server) {
+            *known = epoch;
+        }
     }
 
     async fn poll(self: Rc<Self>) {
@@ -90,7 +108,9 @@ impl Watcher {
 
     /// One round of `get-master-addr-by-name` for every shard on every sentinel.
     async fn ask_every_sentinel(&self) {
-        let pool = &self.control.config.pools[self.pool];
+        let Some(pool) = self.pool() else {
+            return;
+        };
         let mut answers = Vec::with_capacity(pool.sentinels.len());
         for sentinel in &pool.sentinels {
             if let Some(masters) = self.ask(sentinel).await {
@@ -99,11 +119,11 @@ impl Watcher {
         }
         let reachable = answers.len();
         for server in 0..pool.servers.len() {
-            let known_epoch = self.epochs.borrow()[server];
+            let known_epoch = self.epoch(server);
             let mut tally: Vec<(&ServerAddress, usize, u64)> = Vec::new();
             let current = answers
                 .iter()
-                .filter_map(|masters| masters[server].as_ref())
+                .filter_map(|masters| masters.get(server)?.as_ref())
                 .filter(|view| view.epoch >= known_epoch);
             for view in current {
                 match tally.iter_mut().find(|(known, ..)| *known == &view.address) {
@@ -124,7 +144,7 @@ impl Watcher {
             if pool.replica_reads {
                 let replicas = answers
                     .iter()
-                    .filter_map(|masters| masters[server].as_ref())
+                    .filter_map(|masters| masters.get(server)?.as_ref())
                     .find(|view| view.address == *address && view.epoch == epoch)
                     .map(|view| view.replicas.clone())
                     .unwrap_or_default();
@@ -132,7 +152,7 @@ impl Watcher {
                     .topology
                     .set_replicas(self.pool, server, replicas);
             }
-            self.epochs.borrow_mut()[server] = epoch;
+            self.set_epoch(server, epoch);
             let reason = format!(
                 "{votes} of {} sentinels agree, config epoch {epoch} ({reachable} reachable)",
                 pool.sentinels.len()
@@ -143,7 +163,7 @@ impl Watcher {
 
     /// Where one sentinel says each shard's master is; `None` if it cannot be reached.
     async fn ask(&self, sentinel: &SentinelAddr) -> Option<Vec<Option<MasterView>>> {
-        let pool = &self.control.config.pools[self.pool];
+        let pool = self.pool()?;
         let mut link = Link::connect(&sentinel_address(sentinel), SENTINEL_TIMEOUT)
             .await
             .ok()?;
@@ -162,10 +182,10 @@ impl Watcher {
         server: usize,
         address: &ServerAddress,
     ) -> Option<u64> {
-        let pool = &self.control.config.pools[self.pool];
-        let name = pool.servers[server].name.as_bytes();
+        let (pool, named) = self.control.server(self.pool, server)?;
+        let name = named.name.as_bytes();
         let (mut reachable, mut members) = (0, 0);
-        let mut epoch = self.epochs.borrow()[server];
+        let mut epoch = self.epoch(server);
         for sentinel in &pool.sentinels {
             let Ok(mut link) = Link::connect(&sentinel_address(sentinel), SENTINEL_TIMEOUT).await
             else {
@@ -184,7 +204,9 @@ impl Watcher {
                 epoch = epoch.max(view.epoch);
             }
             let lists_it_replica = elements(&replicas).is_some_and(|mut entries| {
-                entries.any(|entry| replica_address(&replicas[entry]).as_ref() == Some(address))
+                entries.any(|entry| {
+                    replicas.get(entry).and_then(replica_address).as_ref() == Some(address)
+                })
             });
             members += usize::from(names_it_master || lists_it_replica);
         }
@@ -192,12 +214,7 @@ impl Watcher {
     }
 
     /// Follows one sentinel's events for as long as the proxy runs.
-    async fn subscribe(self: Rc<Self>, index: usize) {
-        let sentinel = &self.control.config.pools[self.pool].sentinels[index];
-        let address = ServerAddress::Tcp {
-            host: sentinel.host.clone(),
-            port: sentinel.port,
-        };
+    async fn subscribe(self: Rc<Self>, address: ServerAddress) {
         loop {
             if let Ok(mut link) = Link::connect(&address, SENTINEL_TIMEOUT).await {
                 let channels: [&[u8]; 5] = [
@@ -222,19 +239,23 @@ impl Watcher {
     }
 
     async fn on_event(&self, channel: &[u8], payload: &[u8]) {
-        let pool = &self.control.config.pools[self.pool];
+        let Some(pool) = self.pool() else {
+            return;
+        };
         let words: Vec<&[u8]> = payload.split(|&byte| byte == b' ').collect();
         let server_named = |name: &[u8]| {
             pool.servers
                 .iter()
-                .position(|server| server.name.as_bytes() == name)
+                .enumerate()
+                .find(|(_, server)| server.name.as_bytes() == name)
         };
         match channel {
             b"+switch-master" => {
                 let [name, _, _, host, port, ..] = words.as_slice() else {
                     return;
                 };
-                let (Some(server), Some(address)) = (server_named(name), address_of(host, port))
+                let (Some((server, _)), Some(address)) =
+                    (server_named(name), address_of(host, port))
                 else {
                     return;
                 };
@@ -242,7 +263,7 @@ impl Watcher {
                     return;
                 }
                 if let Some(epoch) = self.shard_member_for_majority(server, &address).await {
-                    self.epochs.borrow_mut()[server] = epoch;
+                    self.set_epoch(server, epoch);
                     self.accept(
                         server,
                         address,
@@ -255,7 +276,7 @@ impl Watcher {
                 let [b"master", name, ..] = words.as_slice() else {
                     return;
                 };
-                let Some(server) = server_named(name) else {
+                let Some((server, named)) = server_named(name) else {
                     return;
                 };
                 let stat = match channel {
@@ -266,7 +287,7 @@ impl Watcher {
                 tracing::warn!(
                     "sentinel event {} for shard '{}' of pool '{}'",
                     String::from_utf8_lossy(channel),
-                    pool.servers[server].name,
+                    named.name,
                     pool.name
                 );
                 self.control.stats.record_sentinel(self.pool, server, stat);
@@ -292,12 +313,13 @@ impl Watcher {
             self.control
                 .topology
                 .set_master_down(self.pool, server, false);
-            let pool = &self.control.config.pools[self.pool];
-            tracing::warn!(
-                "shard '{}' of pool '{}' now has master {address} ({reason})",
-                pool.servers[server].name,
-                pool.name
-            );
+            if let Some((pool, named)) = self.control.server(self.pool, server) {
+                tracing::warn!(
+                    "shard '{}' of pool '{}' now has master {address} ({reason})",
+                    named.name,
+                    pool.name
+                );
+            }
             self.control
                 .stats
                 .record_sentinel(self.pool, server, SentinelStat::Failovers);
@@ -315,13 +337,16 @@ fn address_of(host: &[u8], port: &[u8]) -> Option<ServerAddress> {
 /// The `ip` and `port` fields of one `SENTINEL replicas` entry (a flat field/value list).
 fn replica_address(entry: &[u8]) -> Option<ServerAddress> {
     let fields = texts(entry)?;
-    let field = |wanted: &[u8]| {
-        fields
-            .chunks_exact(2)
-            .find(|pair| pair[0] == wanted)
-            .map(|pair| pair[1])
-    };
-    address_of(field(b"ip")?, field(b"port")?)
+    address_of(field(&fields, b"ip")?, field(&fields, b"port")?)
+}
+
+/// The value of field `wanted` in a flat field/value list.
+fn field<'a>(fields: &[&'a [u8]], wanted: &[u8]) -> Option<&'a [u8]> {
+    let (pairs, _) = fields.as_chunks::<2>();
+    pairs
+        .iter()
+        .find(|[name, _]| *name == wanted)
+        .map(|[_, value]| *value)
 }
 
 fn sentinel_address(sentinel: &SentinelAddr) -> ServerAddress {
@@ -350,16 +375,17 @@ async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<Mas
         .await?;
     let address = texts(&address).and_then(|fields| address_of(fields.first()?, fields.get(1)?));
     let epoch = texts(&details).and_then(|fields| {
-        let pair = fields
-            .chunks_exact(2)
-            .find(|pair| pair[0] == b"config-epoch")?;
-        std::str::from_utf8(pair[1]).ok()?.parse().ok()
+        std::str::from_utf8(field(&fields, b"config-epoch")?)
+            .ok()?
+            .parse()
+            .ok()
     });
     let healthy = elements(&replicas)
         .map(|entries| {
             entries
-                .filter(|entry| replica_is_up(&replicas[entry.clone()]))
-                .filter_map(|entry| replica_address(&replicas[entry]))
+                .filter_map(|entry| replicas.get(entry))
+                .filter(|entry| replica_is_up(entry))
+                .filter_map(replica_address)
                 .collect()
         })
         .unwrap_or_default();
@@ -373,14 +399,10 @@ async fn master_view(link: &mut Link, name: &[u8]) -> std::io::Result<Option<Mas
 /// Whether a `SENTINEL replicas` entry's `flags` say it is reachable.
 fn replica_is_up(entry: &[u8]) -> bool {
     texts(entry).is_some_and(|fields| {
-        fields
-            .chunks_exact(2)
-            .find(|pair| pair[0] == b"flags")
-            .is_some_and(|pair| {
-                let flags = pair[1];
-                ![&b"s_down"[..], b"o_down", b"disconnected"]
-                    .iter()
-                    .any(|bad| flags.windows(bad.len()).any(|window| window == *bad))
-            })
+        field(&fields, b"flags").is_some_and(|flags| {
+            ![&b"s_down"[..], b"o_down", b"disconnected"]
+                .iter()
+                .any(|bad| flags.windows(bad.len()).any(|window| window == *bad))
+        })
     })
 }
