@@ -341,17 +341,18 @@ pub(crate) fn unknown_hint(name: &str) -> String {
 /// Levenshtein distance over characters (directive names are short).
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
+        let mut current = Vec::with_capacity(previous.len());
+        current.push(i + 1);
+        for ((cb, &diagonal), &above) in b.iter().zip(&previous).zip(previous.iter().skip(1)) {
+            let left = current.last().copied().unwrap_or(i + 1);
             let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+            current.push(substitution.min(above + 1).min(left + 1));
         }
+        previous = current;
     }
-    row[b.len()]
+    previous.last().copied().unwrap_or(0)
 }
 
 /// A directive's value and where it was set.

@@ -26,14 +26,6 @@
 #![cfg_attr(not(test), deny(clippy::todo, clippy::unimplemented))]
 
 mod compat;
-// Its indexing is being rewritten on another branch; the expectation goes with the last site.
-#[cfg_attr(
-    not(test),
-    expect(
-        clippy::indexing_slicing,
-        reason = "sites left to the rewrite of directives.rs"
-    )
-)]
 mod directives;
 mod error;
 pub mod keepalived;

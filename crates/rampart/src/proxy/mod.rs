@@ -18,26 +18,10 @@ pub mod memory;
 pub mod merge;
 pub mod notify;
 pub mod parking;
-// Its indexing is being rewritten on another branch; the expectation goes with the last site.
-#[cfg_attr(
-    not(test),
-    expect(
-        clippy::indexing_slicing,
-        reason = "sites left to the rewrite of pool.rs"
-    )
-)]
 pub mod pool;
 pub mod registry;
 pub mod reply_queue;
 pub mod ring;
-// Its indexing is being rewritten on another branch; the expectation goes with the last site.
-#[cfg_attr(
-    not(test),
-    expect(
-        clippy::indexing_slicing,
-        reason = "sites left to the rewrite of session.rs"
-    )
-)]
 pub mod session;
 pub mod shard;
 pub mod stream;

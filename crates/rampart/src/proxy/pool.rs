@@ -65,6 +65,10 @@ impl WorkerPool {
         }
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "a WorkerPool is made for a pool index of the process's one Config"
+    )]
     pub fn pool(&self) -> &Pool {
         &self.shared.config.pools[self.index]
     }
@@ -123,6 +127,10 @@ impl WorkerPool {
     }
 
     /// A connection to `server` for clients speaking `protocol`.
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "servers come from the pool's ring, which has one entry per link"
+    )]
     pub fn backend(&self, server: usize, protocol: Protocol) -> Rc<Backend> {
         let limit = self.pool().server_connections as usize;
         self.links[server].connection(protocol, limit)

@@ -761,8 +761,7 @@ impl Session {
             merging.key_fragments.push(fragment as u16);
         }
         let fragments = self.fragment_servers.len();
-        for fragment in 0..fragments {
-            let server = self.fragment_servers[fragment];
+        for &server in &self.fragment_servers {
             let keys = self
                 .key_servers
                 .iter()
@@ -796,9 +795,8 @@ impl Session {
         let seq = self.queue.push_merging(merging, requests.len());
         self.pool.fragments(fragments);
         let mut start = 0;
-        for fragment in 0..fragments {
-            let server = self.fragment_servers[fragment];
-            let end = self.fragment_ends[fragment];
+        let ends = self.fragment_servers.iter().zip(&self.fragment_ends);
+        for (fragment, (&server, &end)) in ends.enumerate() {
             let request = requests.split_to(end - start);
             start = end;
             self.pool.backend(server, self.state.protocol).send(
