@@ -145,7 +145,7 @@ class Cluster:
         with open(conf, "w") as f:
             f.write(self.rampart_yaml())
         self.rampart = self.procs.start(
-            "rampart", [RAMPART, "-c", conf, "-s", str(self.stats_port), "-a", HOST,
+            "rampart", [RAMPART, "-c", conf, "-s", str(self.stats_port), "-a", HOST, "--admin", "off",
                         "-o", os.path.join(self.out, "rampart.log")],
             os.path.join(self.out, "rampart.out"))
         wait_for("rampart", lambda: client(self.proxy_port, timeout=1).ping(), 10)
