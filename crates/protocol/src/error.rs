@@ -24,6 +24,12 @@ pub enum ProtocolError {
     /// A request's `*<count>` is above the parser's limit ([`crate::RequestLimits`]).
     #[error("Protocol error: a request of {count} arguments is over the limit of {limit}")]
     TooManyArguments { count: usize, limit: usize },
+    /// A client that has not authenticated sent more arguments than Redis allows it.
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// A client that has not authenticated sent a longer argument than Redis allows it.
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// A request's `$<len>` is above the parser's limit ([`crate::RequestLimits`]).
     #[error("Protocol error: an argument of {len} bytes is over the limit of {limit} bytes")]
     ArgumentTooLong { len: usize, limit: usize },

@@ -21,7 +21,8 @@ use memchr::{memchr, memchr2};
 use crate::error::ProtocolError;
 use crate::scan::{find_crlf, parse_i64};
 
-/// The largest argument count of a request, as in Redis.
+/// The largest argument count of a request by default, as in Redis 6 (Redis 7 takes up to
+/// 2^31 - 1; `client_max_request_args` sets it per pool).
 pub const MAX_MULTIBULK_LEN: usize = 1024 * 1024;
 
 /// The largest argument of a request in bytes, as Redis's default `proto-max-bulk-len`.
@@ -63,6 +64,19 @@ enum State {
 pub struct RequestLimits {
     pub max_args: usize,
     pub max_arg_bytes: usize,
+    /// The client has not authenticated: the limits are Redis's for such clients, and so are
+    /// the errors.
+    pub unauthenticated: bool,
+}
+
+impl RequestLimits {
+    /// What Redis allows a client that has not authenticated yet on a server with a password:
+    /// 10 arguments of 16 KB, enough for AUTH and HELLO.
+    pub const UNAUTHENTICATED: RequestLimits = RequestLimits {
+        max_args: 10,
+        max_arg_bytes: 16 * 1024,
+        unauthenticated: true,
+    };
 }
 
 impl Default for RequestLimits {
@@ -71,6 +85,7 @@ impl Default for RequestLimits {
         RequestLimits {
             max_args: MAX_MULTIBULK_LEN,
             max_arg_bytes: MAX_BULK_LEN,
+            unauthenticated: false,
         }
     }
 }
@@ -97,6 +112,11 @@ impl RequestParser {
     /// Creates a parser with Redis's limits, waiting for the first byte of a request.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Refuses requests beyond `limits` from the next request on.
+    pub fn set_limits(&mut self, limits: RequestLimits) {
+        self.limits = limits;
     }
 
     /// Creates a parser that refuses requests beyond `limits`.
@@ -162,9 +182,13 @@ impl RequestParser {
                         }
                         let remaining = usize::try_from(count).map_err(|_| error)?;
                         if remaining > self.limits.max_args {
-                            return Err(ProtocolError::TooManyArguments {
-                                count: remaining,
-                                limit: self.limits.max_args,
+                            return Err(if self.limits.unauthenticated {
+                                ProtocolError::UnauthenticatedMultibulkLength
+                            } else {
+                                ProtocolError::TooManyArguments {
+                                    count: remaining,
+                                    limit: self.limits.max_args,
+                                }
                             });
                         }
                         self.bulk_strings(buf, next, remaining, None)
@@ -207,9 +231,13 @@ impl RequestParser {
                     pos = next;
                     let len = usize::try_from(len).map_err(|_| error)?;
                     if len > self.limits.max_arg_bytes {
-                        return Err(ProtocolError::ArgumentTooLong {
-                            len,
-                            limit: self.limits.max_arg_bytes,
+                        return Err(if self.limits.unauthenticated {
+                            ProtocolError::UnauthenticatedBulkLength
+                        } else {
+                            ProtocolError::ArgumentTooLong {
+                                len,
+                                limit: self.limits.max_arg_bytes,
+                            }
                         });
                     }
                     len
@@ -264,12 +292,13 @@ impl RequestParser {
         }
         let mut word_start = None;
         for (index, &byte) in line.iter().enumerate() {
-            if is_space(byte) {
-                if let Some(start) = word_start.take() {
+            match word_start {
+                Some(start) if ends_word(byte) => {
                     self.args.push(start..index);
+                    word_start = None;
                 }
-            } else if word_start.is_none() {
-                word_start = Some(index);
+                None if !is_space(byte) => word_start = Some(index),
+                _ => {}
             }
         }
         if let Some(start) = word_start {
@@ -346,9 +375,15 @@ fn common_length_line(buf: &[u8], start: usize) -> Option<(i64, usize)> {
     (buf.get(at + 1) == Some(&b'\n')).then_some((value, at + 2))
 }
 
-/// Whether Redis's inline splitter (`isspace`) separates arguments at `byte`.
+/// Whether Redis's inline splitter skips `byte` before a word (`isspace`).
 fn is_space(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
+}
+
+/// Whether `byte` ends an inline word, as in Redis's splitter: `\v` and `\f` are skipped
+/// before a word but belong to it once it has begun.
+fn ends_word(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// One complete request, borrowed from the [`RequestParser`] that framed it.
@@ -754,6 +789,7 @@ mod tests {
         let mut parser = RequestParser::with_limits(RequestLimits {
             max_args: 2,
             max_arg_bytes: 3,
+            unauthenticated: false,
         });
         let frame = parser.parse(b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n");
         assert!(matches!(frame, Ok(Some(_))));
@@ -764,6 +800,15 @@ mod tests {
         assert_eq!(
             parser.parse(b"*1\r\n$4\r\n").err(),
             Some(ProtocolError::ArgumentTooLong { len: 4, limit: 3 })
+        );
+        parser.set_limits(RequestLimits::UNAUTHENTICATED);
+        assert_eq!(
+            parser.parse(b"*11\r\n").err(),
+            Some(ProtocolError::UnauthenticatedMultibulkLength)
+        );
+        assert_eq!(
+            parser.parse(b"*1\r\n$16385\r\n").err(),
+            Some(ProtocolError::UnauthenticatedBulkLength)
         );
         assert_eq!(
             ProtocolError::TooManyArguments { count: 3, limit: 2 }.to_string(),

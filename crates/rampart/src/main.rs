@@ -18,6 +18,7 @@
 mod admin;
 mod cli;
 mod daemon;
+mod descriptors;
 mod health;
 mod log_limit;
 mod logging;

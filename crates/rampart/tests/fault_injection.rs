@@ -761,8 +761,6 @@ fn out_of_file_descriptors_new_clients_are_refused_cleanly_until_some_close() {
 }
 
 #[test]
-#[ignore = "admin/endpoint.rs retries accept every 10 ms while out of descriptors: the admin \
-            client hangs and the log gets a warning every 10 ms until descriptors free up"]
 fn out_of_file_descriptors_the_admin_endpoint_answers_or_closes_at_once() {
     let out = OutOfDescriptors::start();
     let logged = out.proxy.log_text().lines().count();

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use support::process::Redis;
+use support::process::{Redis, vm_rss_kb};
 use support::random::Rng;
 use support::resp::{Client, Reply, bulk, cmd, encode, encode_all, ok};
 use support::shards::Cluster;
@@ -95,8 +95,6 @@ struct Case {
     how: How,
     want: Want,
     parity: Parity,
-    /// A rampart bug this case shows: it fails as this says, and the suite stays green.
-    known_bug: Option<&'static str>,
 }
 
 impl Case {
@@ -113,7 +111,6 @@ impl Case {
             how,
             want,
             parity: Parity::Same,
-            known_bug: None,
         }
     }
 
@@ -124,11 +121,6 @@ impl Case {
 
     fn not_compared(mut self, why: &'static str) -> Case {
         self.parity = Parity::NotCompared(why);
-        self
-    }
-
-    fn known_bug(mut self, bug: &'static str) -> Case {
-        self.known_bug = Some(bug);
         self
     }
 }
@@ -180,6 +172,9 @@ const QUOTES: &str = "-ERR Protocol error: quoted inline arguments are not suppo
 // Why rampart differs from redis-server, where it does on purpose.
 const COUNT_CAP: &str = "rampart caps a request's argument count at 1,048,576 (Redis 6's \
      limit) to bound what one client makes it hold; Redis 7 accepts up to INT_MAX and waits";
+const LIMIT_NAMED: &str = "rampart's error names the size it refused and the limit \
+                           (client_max_request_args or client_max_request_bytes); Redis says \
+                           only invalid multibulk or bulk length";
 const STRICT_CRLF: &str = "Redis skips the two bytes after a length line's CR or a bulk \
      without looking at them; rampart checks they are CRLF, as nutcracker does, and anything \
      else means the stream is out of sync: a protocol error, then the close";
@@ -195,16 +190,6 @@ const RANDOM: &str = "random bytes mix quotes, NULs and bad bulk terminators, wh
      cases above document the differences";
 
 // Bugs the table shows (see the cases marked with them).
-const INLINE_SPACES: &str = "rampart ends an inline word at \\v and \\f too; Redis's \
-     sdssplitargs skips them between words but keeps them inside one (only space, \\t, \\r, \
-     \\n end a word)";
-const HELLO_VERSION: &str = "rampart answers NOPROTO to any all-digit version and ERR to the \
-     rest; Redis answers ERR to what string2ll refuses (leading zero, overflow) and NOPROTO to \
-     any other integer but 2 and 3, negative ones included";
-
-const HELLO_SETNAME: &str = "HELLO's SETNAME takes any name, where CLIENT SETNAME (and Redis, \
-     for both) refuses spaces, newlines and special characters; CLIENT INFO then prints the \
-     name as is, so a newline in it forges a line";
 
 /// Every case, in the order they run.
 fn cases() -> Vec<Case> {
@@ -215,7 +200,7 @@ fn cases() -> Vec<Case> {
             "count INT_MAX",
             b"*2147483647\r\n",
             HalfClose,
-            closed(&[BAD_COUNT]),
+            closed(&["-ERR Protocol error: a request of 2147483647 arguments is over the limit of 1048576"]),
         )
         .redis_answers(closed(&[]), COUNT_CAP),
         Case::new(
@@ -228,15 +213,16 @@ fn cases() -> Vec<Case> {
             "count over the cap",
             b"*1048577\r\n",
             HalfClose,
-            closed(&[BAD_COUNT]),
+            closed(&["-ERR Protocol error: a request of 1048577 arguments is over the limit of 1048576"]),
         )
         .redis_answers(closed(&[]), COUNT_CAP),
         Case::new(
             "count i64 max",
             b"*9223372036854775807\r\n",
             Whole,
-            closed(&[BAD_COUNT]),
-        ),
+            closed(&["-ERR Protocol error: a request of 9223372036854775807 arguments is over the limit of 1048576"]),
+        )
+        .redis_answers(closed(&[BAD_COUNT]), LIMIT_NAMED),
         Case::new(
             "count overflows i64",
             b"*99999999999999999999999\r\n",
@@ -289,14 +275,16 @@ fn cases() -> Vec<Case> {
             "length INT_MAX",
             b"*1\r\n$2147483647\r\n",
             Whole,
-            closed(&[BAD_LENGTH]),
-        ),
+            closed(&["-ERR Protocol error: an argument of 2147483647 bytes is over the limit of 536870912 bytes"]),
+        )
+        .redis_answers(closed(&[BAD_LENGTH]), LIMIT_NAMED),
         Case::new(
             "length 512 MiB + 1",
             b"*1\r\n$536870913\r\n",
             Whole,
-            closed(&[BAD_LENGTH]),
-        ),
+            closed(&["-ERR Protocol error: an argument of 536870913 bytes is over the limit of 536870912 bytes"]),
+        )
+        .redis_answers(closed(&[BAD_LENGTH]), LIMIT_NAMED),
         Case::new(
             "length 512 MiB, then EOF",
             b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$536870912\r\nabc",
@@ -464,15 +452,13 @@ fn cases() -> Vec<Case> {
             b"SET hostile:vt\x0bv\r\n",
             Whole,
             open(&["-ERR wrong number of arguments for 'set' command"]),
-        )
-        .known_bug(INLINE_SPACES),
+        ),
         Case::new(
             "form feed ending an inline word",
             b"PING\x0c\r\n",
             Whole,
             open(&["-ERR unknown command 'PING\x0c'"]),
-        )
-        .known_bug(INLINE_SPACES),
+        ),
         // NUL bytes.
         Case::new(
             "NUL in an inline key",
@@ -848,22 +834,19 @@ fn cases() -> Vec<Case> {
             resp(&["HELLO", "-1"]),
             Whole,
             open(&["-NOPROTO unsupported protocol version"]),
-        )
-        .known_bug(HELLO_VERSION),
+        ),
         Case::new(
             "HELLO 03",
             resp(&["HELLO", "03"]),
             Whole,
             open(&["-ERR Protocol version is not an integer or out of range"]),
-        )
-        .known_bug(HELLO_VERSION),
+        ),
         Case::new(
             "HELLO of 23 digits",
             resp(&["HELLO", "99999999999999999999999"]),
             Whole,
             open(&["-ERR Protocol version is not an integer or out of range"]),
-        )
-        .known_bug(HELLO_VERSION),
+        ),
         Case::new(
             "CLIENT SETNAME with a newline",
             resp(&["CLIENT", "SETNAME", "a\nb"]),
@@ -875,22 +858,19 @@ fn cases() -> Vec<Case> {
             resp(&["HELLO", "3", "SETNAME", "a b"]),
             Whole,
             open(&["-ERR Client names cannot contain spaces, newlines or special characters."]),
-        )
-        .known_bug(HELLO_SETNAME),
+        ),
         Case::new(
             "HELLO 2 SETNAME with a newline",
             resp(&["HELLO", "2", "SETNAME", "x\nid=0"]),
             Whole,
             open(&["-ERR Client names cannot contain spaces, newlines or special characters."]),
-        )
-        .known_bug(HELLO_SETNAME),
+        ),
         Case::new(
             "COMMAND COUNT with an argument",
             resp(&["COMMAND", "COUNT", "x"]),
             Whole,
             open(&["-ERR wrong number of arguments for 'command|count' command"]),
-        )
-        .known_bug("rampart answers COMMAND COUNT whatever arguments follow"),
+        ),
         Case::new(
             "unknown command with a 200-byte argument",
             resp(&["fooBar", &"x".repeat(200)]),
@@ -1283,12 +1263,11 @@ impl Bystander {
     }
 }
 
-/// What the cases came to: failures, known bugs that still fail as marked, and where rampart
-/// differs from redis-server (or was not compared with it).
+/// What the cases came to: failures, and where rampart differs from redis-server (or was not
+/// compared with it).
 #[derive(Default)]
 struct Verdicts {
     failures: Vec<String>,
-    known: Vec<String>,
     differences: Vec<String>,
 }
 
@@ -1327,7 +1306,7 @@ impl Verdicts {
                 ));
             }
         }
-        // Never excused by a known bug: the proxy runs and serves everyone else.
+        // The proxy runs and serves everyone else.
         assert!(
             !cluster.proxy.has_exited(),
             "rampart exited after case `{}`; its log:\n{}",
@@ -1340,29 +1319,18 @@ impl Verdicts {
                 case.name
             ));
         }
-        match (case.known_bug, problems.is_empty()) {
-            (None, true) => {}
-            (None, false) => self
-                .failures
-                .push(format!("{}: {}", case.name, problems.join("; "))),
-            (Some(bug), false) => {
-                self.known
-                    .push(format!("{} ({bug}): {}", case.name, problems.join("; ")))
-            }
-            (Some(bug), true) => self.failures.push(format!(
-                "{}: passes although marked as a known bug ({bug}): remove the mark",
-                case.name
-            )),
+        if !problems.is_empty() {
+            self.failures
+                .push(format!("{}: {}", case.name, problems.join("; ")));
         }
     }
 
-    /// Shows the differences and the known bugs; fails if any case failed.
+    /// Shows the differences; fails if any case failed.
     fn finish(self) {
         eprintln!(
             "where rampart deliberately differs from redis-server, or is not compared:\n  {}",
             self.differences.join("\n  ")
         );
-        eprintln!("known bugs:\n  {}", self.known.join("\n  "));
         assert!(
             self.failures.is_empty(),
             "{} failing cases:\n{}",
@@ -1372,24 +1340,14 @@ impl Verdicts {
     }
 }
 
-/// The resident set of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS for process {pid}"))
-}
-
 /// Polls the RSS of process `pid` until it is within `RSS_MARGIN_KIB` of `baseline`, for at
 /// most 20 s; returns the last reading.
 fn rss_back_near(pid: u32, baseline: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut rss = rss_kib(pid);
+    let mut rss = vm_rss_kb(pid);
     while rss > baseline + RSS_MARGIN_KIB && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        rss = rss_kib(pid);
+        rss = vm_rss_kb(pid);
     }
     rss
 }
@@ -1403,13 +1361,13 @@ struct PeakRss {
 
 impl PeakRss {
     fn start(pid: u32) -> PeakRss {
-        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let peak = Arc::new(AtomicU64::new(vm_rss_kb(pid)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::spawn({
             let (peak, stop) = (Arc::clone(&peak), Arc::clone(&stop));
             move || {
                 while !stop.load(Ordering::Acquire) {
-                    peak.fetch_max(rss_kib(pid), Ordering::AcqRel);
+                    peak.fetch_max(vm_rss_kb(pid), Ordering::AcqRel);
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -1454,7 +1412,7 @@ fn hostile_input_never_stops_the_proxy_serving_others() {
     let pid = cluster.proxy.pid();
     let mut bystander = Bystander::connect(cluster.port, None);
     bystander.served().expect("the bystander, before the cases");
-    let baseline = rss_kib(pid);
+    let baseline = vm_rss_kb(pid);
     let sampler = PeakRss::start(pid);
     let started = Instant::now();
 
@@ -1502,7 +1460,6 @@ fn hostile_clients_at_once_leave_the_others_served() {
                 let start = client * cases.len() / AT_ONCE;
                 (0..cases.len())
                     .map(|step| &cases[(start + step) % cases.len()])
-                    .filter(|case| case.known_bug.is_none())
                     .filter_map(|case| {
                         let outcome = exchange(port, &case.bytes, case.how, &case.want);
                         check(&case.want, &outcome)
@@ -1540,12 +1497,6 @@ fn hostile_clients_at_once_leave_the_others_served() {
 const UNREAD_VALUE: usize = 64 * 1024;
 const UNREAD_GETS: usize = 2_000;
 
-/// The known bug the memory check shows, while it does.
-const UNREAD_MEMORY_KEPT: Option<&str> = Some(
-    "the replies a client left unread stay resident after it hangs up: glibc keeps the freed \
-     heap, and rampart trims it only once 100 sessions have ended within a sweep",
-);
-
 #[test]
 fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
     let mut cluster = Cluster::start(2, "", &[]);
@@ -1556,7 +1507,7 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
         bystander.client.call(&[b"SET", b"hostile:unread", &value]),
         ok()
     );
-    let baseline = rss_kib(pid);
+    let baseline = vm_rss_kb(pid);
 
     let hog = Client::connect_with_timeout(cluster.port, PATIENCE).expect("connect");
     hog.send_in_background(&vec![cmd(&["GET", "hostile:unread"]); UNREAD_GETS])
@@ -1575,14 +1526,13 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
         bulk(&value),
         "the big value, to another client"
     );
-    // Until half the replies are held (or for 10 s, should rampart hold fewer).
-    let held = (UNREAD_VALUE * UNREAD_GETS / 2 / 1024) as u64;
-    let deadline = Instant::now() + PATIENCE;
-    let mut peak = rss_kib(pid);
-    while peak < baseline + held && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        peak = peak.max(rss_kib(pid));
-    }
+    // rampart paces the client by the bytes it holds (client_max_pending_bytes, 16 MB by
+    // default), so it never holds the 128 MiB of replies.
+    let peak = vm_rss_kb(pid);
+    assert!(
+        peak < baseline + 64 * 1024,
+        "rampart grew from {baseline} KiB to {peak} KiB for one client that never reads"
+    );
     assert!(!cluster.proxy.has_exited(), "rampart exited");
 
     drop(hog);
@@ -1592,27 +1542,16 @@ fn a_client_that_never_reads_stalls_no_one_and_its_replies_are_given_back() {
          hang-up {after} KiB"
     );
     bystander.served().expect("served after the hang-up");
-    let given_back = after <= baseline + RSS_MARGIN_KIB;
-    match UNREAD_MEMORY_KEPT {
-        None => assert!(
-            given_back,
-            "rampart's RSS stayed at {after} KiB after the client hung up (baseline \
-             {baseline} KiB, peak {peak} KiB)"
-        ),
-        Some(bug) => assert!(
-            !given_back,
-            "the memory came back although marked as a known bug ({bug}): remove the mark"
-        ),
-    }
+    assert!(
+        after <= baseline + RSS_MARGIN_KIB,
+        "rampart's RSS stayed at {after} KiB after the client hung up (baseline {baseline} KiB, \
+         peak {peak} KiB)"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Clients that have not authenticated.
 // ---------------------------------------------------------------------------------------------
-
-const UNAUTHENTICATED_LIMITS: &str = "rampart does not limit clients that have not \
-     authenticated as Redis does (at most 10 arguments, of at most 16 KiB, until AUTH): such \
-     a client can make it buffer a request of up to 512 MiB";
 
 /// Cases for a pool with `redis_auth`, before and after AUTH.
 fn unauthenticated_cases() -> Vec<Case> {
@@ -1634,15 +1573,13 @@ fn unauthenticated_cases() -> Vec<Case> {
             b"*11\r\n",
             HalfClose,
             closed(&["-ERR Protocol error: unauthenticated multibulk length"]),
-        )
-        .known_bug(UNAUTHENTICATED_LIMITS),
+        ),
         Case::new(
             "unauthenticated, an argument of 16,385 bytes",
             b"*2\r\n$3\r\nGET\r\n$16385\r\n",
             HalfClose,
             closed(&["-ERR Protocol error: unauthenticated bulk length"]),
-        )
-        .known_bug(UNAUTHENTICATED_LIMITS),
+        ),
         Case::new(
             "unauthenticated, 10 arguments",
             resp(&["MGET", "a", "b", "c", "d", "e", "f", "g", "h", "i"]),

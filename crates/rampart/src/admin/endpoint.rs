@@ -9,6 +9,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ use tokio::sync::watch;
 use super::metrics;
 use super::stats::StatsBoard;
 use super::status;
+use crate::descriptors::SpareDescriptor;
+use crate::log_limit::limited;
 use crate::topology::Topology;
 
 /// How long a client may take to send its request's headers.
@@ -159,12 +162,39 @@ async fn serve(listener: TcpListener, endpoint: Rc<Endpoint>) {
             return;
         }
     };
+    let spare = match SpareDescriptor::new() {
+        Ok(spare) => spare,
+        Err(error) => {
+            tracing::error!("admin endpoint stopped: {error}");
+            return;
+        }
+    };
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
-                tracing::warn!("admin endpoint accept failed: {error}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                let shed = spare.shed(error, || {
+                    let mut context = Context::from_waker(Waker::noop());
+                    match listener.poll_accept(&mut context) {
+                        Poll::Ready(accepted) => accepted,
+                        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                    }
+                });
+                match shed {
+                    Ok(()) => limited!(
+                        warn,
+                        "admin clients closed out of descriptors",
+                        "out of file descriptors: an admin endpoint client was closed at once"
+                    ),
+                    Err(error) => {
+                        limited!(
+                            warn,
+                            "admin endpoint accept failures",
+                            "admin endpoint accept failed: {error}"
+                        );
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
                 continue;
             }
         };

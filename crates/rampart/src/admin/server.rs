@@ -5,10 +5,17 @@ use std::io::{self, Write};
 use std::net::{TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use rampart_config::Config;
 
 use super::stats::StatsBoard;
+use crate::descriptors::SpareDescriptor;
+use crate::log_limit::limited;
+
+/// How long the stats thread waits after an accept failed for another reason than a lack of
+/// descriptors, so that a lasting failure cannot spin it.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// Binds the stats socket; failing here stops start-up, as in nutcracker.
 pub fn bind(address: &str, port: u16) -> io::Result<TcpListener> {
@@ -24,14 +31,29 @@ pub fn spawn(listener: TcpListener, board: Arc<StatsBoard>, config: Arc<Config>)
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "localhost".to_string());
+    let spare = SpareDescriptor::new()?;
     thread::Builder::new().name("stats".into()).spawn(move || {
-        for connection in listener.incoming() {
-            match connection {
-                Ok(mut peer) => {
+        loop {
+            match listener.accept() {
+                Ok((mut peer, _)) => {
                     let document = board.render(&config, &hostname);
                     let _ = peer.write_all(document.as_bytes());
                 }
-                Err(error) => tracing::warn!("stats accept failed: {error}"),
+                Err(error) => match spare.shed(error, || listener.accept()) {
+                    Ok(()) => limited!(
+                        warn,
+                        "stats clients closed out of descriptors",
+                        "out of file descriptors: a stats client was closed at once"
+                    ),
+                    Err(error) => {
+                        limited!(
+                            warn,
+                            "stats accept failures",
+                            "stats accept failed: {error}"
+                        );
+                        thread::sleep(ACCEPT_RETRY);
+                    }
+                },
             }
         }
     })?;

@@ -2,9 +2,8 @@
 //! kernel spreads new clients over the workers), or one unix socket per pool shared by all
 //! workers, created (old socket file removed) and chmod'ed as nutcracker does.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
@@ -19,6 +18,8 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use super::stream::{IdleSocket, OwnsFd, watch_fd};
+use crate::descriptors::SpareDescriptor;
+use crate::log_limit::limited;
 
 /// A bound, listening socket not yet handed to a runtime.
 pub enum BoundListener {
@@ -30,10 +31,8 @@ pub enum BoundListener {
 /// registered with the runtime until they send something.
 pub struct Listener {
     socket: AsyncFd<BoundListener>,
-    /// A descriptor held in reserve (on /dev/null): out of descriptors, the listener closes it
-    /// to accept a waiting client and close that client at once, so that the client sees its
-    /// connection closed instead of hanging in the backlog, then takes it again.
-    spare: RefCell<Option<File>>,
+    /// Out of descriptors, makes room to close a waiting client at once.
+    spare: SpareDescriptor,
 }
 
 /// A listen host that getaddrinfo cannot resolve, located in the configuration file.
@@ -135,7 +134,7 @@ impl BoundListener {
     pub fn into_runtime(self) -> io::Result<Listener> {
         Ok(Listener {
             socket: watch_fd(self)?,
-            spare: RefCell::new(Some(File::open("/dev/null")?)),
+            spare: SpareDescriptor::new()?,
         })
     }
 
@@ -179,29 +178,20 @@ impl Listener {
         }
     }
 
-    /// The next waiting client. Out of descriptors (accept fails so whether a client waits
-    /// or not), the spare descriptor makes room to accept one and close it at once: `None`.
-    /// Without a spare (another thread took the room it made), the error.
+    /// The next waiting client, or `None` when the process was out of descriptors and a
+    /// waiting client was closed at once.
     fn accept_or_shed(&self, listener: &BoundListener) -> io::Result<Option<IdleSocket>> {
-        let error = match listener.accept_idle() {
-            Err(error) if out_of_descriptors(&error) => error,
-            accepted => return accepted.map(Some),
-        };
-        let mut spare = self.spare.borrow_mut();
-        let made_room = spare.take().is_some();
-        let shed = made_room.then(|| listener.accept_idle().map(drop));
-        *spare = File::open("/dev/null").ok();
-        match shed {
-            None => Err(error),
-            Some(Err(error)) => Err(error),
-            Some(Ok(())) => {
-                tracing::warn!("out of file descriptors: a new client was closed at once");
+        match listener.accept_idle() {
+            Ok(client) => Ok(Some(client)),
+            Err(error) => {
+                self.spare.shed(error, || listener.accept_idle())?;
+                limited!(
+                    warn,
+                    "clients closed out of descriptors",
+                    "out of file descriptors: a new client was closed at once"
+                );
                 Ok(None)
             }
         }
     }
-}
-
-fn out_of_descriptors(error: &io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

@@ -197,17 +197,38 @@ fn wrong_pass(out: &mut BytesMut) {
     );
 }
 
+/// What Redis answers a client name with a space, a newline or another special character.
+const INVALID_CLIENT_NAME: &[u8] =
+    b"Client names cannot contain spaces, newlines or special characters.";
+
+/// Whether Redis accepts `name` as a client name (CLIENT SETNAME, HELLO ... SETNAME): printable
+/// ASCII without spaces, so it cannot forge a field or a line of CLIENT INFO.
+fn is_valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&byte| byte > b' ' && byte <= b'~')
+}
+
+/// An integer as Redis's `string2ll` reads it: an optional `-`, then digits without a leading
+/// zero (`0` itself excepted), within 64 bits.
+fn redis_integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let leading_zero = digits.first() == Some(&b'0') && (digits.len() > 1 || digits != text);
+    if digits.is_empty() || leading_zero || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
 fn hello(args: &dyn Arguments, state: &mut ConnectionState, pool: &Pool, out: &mut BytesMut) {
     let mut protocol = state.protocol;
     if args.count() > 1 {
-        protocol = match args.get(1) {
-            b"2" => Protocol::Resp2,
-            b"3" => Protocol::Resp3,
-            version if version.iter().all(u8::is_ascii_digit) && !version.is_empty() => {
+        protocol = match redis_integer(args.get(1)) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
+            Some(_) => {
                 encode::error(out, b"NOPROTO", b"unsupported protocol version");
                 return;
             }
-            _ => {
+            None => {
                 encode::err(out, b"Protocol version is not an integer or out of range");
                 return;
             }
@@ -232,7 +253,12 @@ fn hello(args: &dyn Arguments, state: &mut ConnectionState, pool: &Pool, out: &m
                 index += 3;
             }
             b"SETNAME" if index + 1 < args.count() => {
-                name = Some(args.get(index + 1).to_vec());
+                let wanted = args.get(index + 1);
+                if !is_valid_client_name(wanted) {
+                    encode::err(out, INVALID_CLIENT_NAME);
+                    return;
+                }
+                name = Some(wanted.to_vec());
                 index += 2;
             }
             _ => {
@@ -286,11 +312,8 @@ fn client(args: &dyn Arguments, state: &mut ConnectionState, out: &mut BytesMut)
     match (subcommand.as_slice(), args.count()) {
         (b"SETNAME", 3) => {
             let name = args.get(2);
-            if name.iter().any(|&byte| byte <= b' ' || byte > b'~') {
-                encode::err(
-                    out,
-                    b"Client names cannot contain spaces, newlines or special characters.",
-                );
+            if !is_valid_client_name(name) {
+                encode::err(out, INVALID_CLIENT_NAME);
             } else {
                 state.name = (!name.is_empty()).then(|| name.to_vec());
                 encode::simple_string(out, b"OK");
@@ -404,7 +427,13 @@ fn command_info(args: &dyn Arguments, protocol: Protocol, out: &mut BytesMut) {
                 write_command_entry(command, protocol, out);
             }
         }
-        Some(b"COUNT") => encode::integer(out, served().count() as i64),
+        Some(b"COUNT") if args.count() == 2 => encode::integer(out, served().count() as i64),
+        Some(b"COUNT") => {
+            encode::err(
+                out,
+                b"wrong number of arguments for 'command|count' command",
+            );
+        }
         Some(b"LIST") => {
             encode::array_header(out, served().count());
             for command in served() {

@@ -104,6 +104,8 @@ struct Session {
     /// read once per batch of requests, not per request.
     received: Instant,
     limits: SessionLimits,
+    /// The pool's framing limits (an unauthenticated client gets Redis's smaller ones).
+    request_limits: RequestLimits,
     /// Reading is paused at a limit (counted once per pause).
     paused: bool,
 }
@@ -138,6 +140,7 @@ fn parser_and_queue_limits(limits: &ClientLimits) -> (RequestLimits, OutputLimit
         RequestLimits {
             max_args: limits.max_request_args as usize,
             max_arg_bytes: saturating_usize(limits.max_request_bytes),
+            unauthenticated: false,
         },
         OutputLimits {
             hard: limits.output_limit.map(saturating_usize),
@@ -195,7 +198,8 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         registered: context.sessions.register(&queue),
         queue,
         state,
-        parser: RequestParser::with_limits(request_limits),
+        parser: RequestParser::new(),
+        request_limits,
         input: BytesMut::new(),
         chunk: pool.shared().mbuf_size,
         scratch: BytesMut::new(),
@@ -216,6 +220,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         context,
         pool,
     };
+    session.parser.set_limits(session.parser_limits());
     let ending = session.run(&stream).await;
     session.finish(stream, ending)
 }
@@ -496,6 +501,8 @@ impl Session {
                         error,
                         ProtocolError::TooManyArguments { .. }
                             | ProtocolError::ArgumentTooLong { .. }
+                            | ProtocolError::UnauthenticatedMultibulkLength
+                            | ProtocolError::UnauthenticatedBulkLength
                     ) {
                         self.pool.limit_enforced(LimitStat::RequestsTooLarge);
                     }
@@ -504,8 +511,19 @@ impl Session {
                 }
             };
             self.handle(&frame);
+            parser.set_limits(self.parser_limits());
         }
         false
+    }
+
+    /// The framing limits for the client's next request: Redis's small ones until a client
+    /// of a pool with `redis_auth` has authenticated, the pool's after.
+    fn parser_limits(&self) -> RequestLimits {
+        if self.pool.pool().redis_auth.is_some() && !self.state.authenticated {
+            RequestLimits::UNAUTHENTICATED
+        } else {
+            self.request_limits
+        }
     }
 
     fn protocol_error(&mut self, message: std::fmt::Arguments<'_>) {
