@@ -81,6 +81,8 @@ enum Failure {
     Retarget,
     /// The server refused a write with `-READONLY`: it is no longer the master.
     ReadOnly,
+    /// The connection's task panicked (a bug): what it held is answered with an error.
+    Panicked,
 }
 
 impl Failure {
@@ -108,12 +110,19 @@ impl Failure {
                 ServerStat::ServerErr,
                 "ERR Connection closed: the server is no longer a master".into(),
             ),
+            Failure::Panicked => (
+                ServerStat::ServerErr,
+                "ERR Connection closed: internal error in the proxy".into(),
+            ),
         }
     }
 
     /// Whether requests that never reached the server may be sent again.
     fn unwritten_may_retry(&self) -> bool {
-        !matches!(self, Failure::TimedOut | Failure::Protocol(_))
+        !matches!(
+            self,
+            Failure::TimedOut | Failure::Protocol(_) | Failure::Panicked
+        )
     }
 }
 
@@ -177,8 +186,27 @@ impl Backend {
             failing: Cell::new(false),
             failover_wait,
         });
-        tokio::task::spawn_local(Rc::clone(&backend).run());
+        tokio::task::spawn_local(Rc::clone(&backend).supervise());
         backend
+    }
+
+    /// Runs the connection's task, and should it panic, answers every request it held with
+    /// an error and runs it again: the clients waiting on it must not hang, and the pool keeps
+    /// handing this connection out.
+    async fn supervise(self: Rc<Self>) {
+        loop {
+            match tokio::task::spawn_local(Rc::clone(&self).run()).await {
+                Err(error) if error.is_panic() => {
+                    tracing::error!(
+                        "the connection to server '{}' of pool '{}' panicked; it starts over",
+                        self.shard.name(),
+                        self.shard.pool().name
+                    );
+                    self.fail(Failure::Panicked);
+                }
+                _ => return,
+            }
+        }
     }
 
     /// Queues a client's request (or fragment), read from the client at `received`; its reply

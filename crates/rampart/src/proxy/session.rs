@@ -81,8 +81,7 @@ struct Session {
     context: Rc<WorkerContext>,
     queue: Rc<ReplyQueue>,
     state: ConnectionState,
-    /// The session's key in the worker's session registry.
-    registered: usize,
+    registration: Registration,
     parser: RequestParser,
     /// Bytes of requests not handled yet: the worker's shared read buffer while a read is
     /// being handled, the client's own buffer only for what is left over (a partial request).
@@ -149,6 +148,35 @@ fn parser_and_queue_limits(limits: &ClientLimits) -> (RequestLimits, OutputLimit
     )
 }
 
+/// A session's place in the worker: its entry in the session registry, its reply queue's hold
+/// on the client's socket, and its count in the pool. Dropping it gives all of them up however
+/// the session ends, so that a session that panics closes its client and is no longer counted,
+/// instead of leaving the client hanging.
+struct Registration {
+    key: usize,
+    context: Rc<WorkerContext>,
+    queue: Rc<ReplyQueue>,
+    pool: Rc<WorkerPool>,
+    client: u64,
+    /// The session counted how it ended (or handed its client back to be parked).
+    counted: bool,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.context.sessions.unregister(self.key);
+        self.queue.close();
+        if !self.counted {
+            tracing::error!(
+                "client {} of pool '{}': its session ended abnormally; the client is closed",
+                self.client,
+                self.pool.pool().name
+            );
+            self.pool.client_closed(PoolStat::ClientErr);
+        }
+    }
+}
+
 /// Why the serving loop returned.
 enum Ending {
     /// The client is gone, or the session closed it.
@@ -195,7 +223,14 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
     let queue = Rc::new(ReplyQueue::new(output_limits, first_reply_estimate));
     queue.set_client(Some(Rc::clone(&stream)));
     let mut session = Session {
-        registered: context.sessions.register(&queue),
+        registration: Registration {
+            key: context.sessions.register(&queue),
+            context: Rc::clone(&context),
+            queue: Rc::clone(&queue),
+            pool: Rc::clone(&pool),
+            client: state.id,
+            counted: false,
+        },
         queue,
         state,
         parser: RequestParser::new(),
@@ -368,7 +403,10 @@ impl Session {
             return None;
         }
         let idle = self.open() && !self.backlog && self.queue.is_empty() && self.input.is_empty();
-        let asked = self.context.sessions.take_park_request(self.registered);
+        let asked = self
+            .context
+            .sessions
+            .take_park_request(self.registration.key);
         (asked && idle).then_some(Ending::Park)
     }
 
@@ -394,8 +432,7 @@ impl Session {
     }
 
     /// Ends the session: hands an idle client back to be parked, or counts how it left.
-    fn finish(self, stream: Rc<Stream>, ending: io::Result<Ending>) -> Option<IdleClient> {
-        self.context.sessions.unregister(self.registered);
+    fn finish(mut self, stream: Rc<Stream>, ending: io::Result<Ending>) -> Option<IdleClient> {
         self.queue.set_client(None);
         let ending = match ending {
             Ok(Ending::Park) => match Rc::try_unwrap(stream)
@@ -403,6 +440,7 @@ impl Session {
                 .and_then(Stream::into_idle)
             {
                 Ok(socket) => {
+                    self.registration.counted = true;
                     return Some(IdleClient {
                         socket,
                         pool: self.pool,
@@ -420,7 +458,7 @@ impl Session {
             }
             _ => PoolStat::ClientEof,
         };
-        self.queue.close();
+        self.registration.counted = true;
         self.pool.client_closed(stat);
         None
     }
