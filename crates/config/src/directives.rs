@@ -9,7 +9,7 @@
 
 use rampart_placement::{Distribution, HashKind, HashTag};
 
-use crate::error::{ConfigErrorKind, Fault, Pos};
+use crate::error::{ConfigErrorKind, Fault, Pos, Setting};
 use crate::limits::{LimitSettings, parse_size};
 use crate::model::{Listen, SentinelAddr, Server};
 use crate::quirks::{AtoiError, nc_atoi};
@@ -353,13 +353,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous.last().copied().unwrap_or(0)
-}
-
-/// A directive's value and where it was set.
-#[derive(Debug, Clone)]
-pub(crate) struct Setting<T> {
-    pub value: T,
-    pub pos: Pos,
 }
 
 /// One pool as its directives are read, before defaults and pool-wide checks.

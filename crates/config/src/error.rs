@@ -19,6 +19,13 @@ impl Pos {
     pub const START: Pos = Pos { line: 1, column: 1 };
 }
 
+/// A directive's value and where it was set.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
 /// A configuration file that nutcracker 0.5.0 would reject (or that rampart could not read).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {

@@ -4,8 +4,7 @@
 //! `client_connections` is nutcracker's own directive, which nutcracker parses and ignores;
 //! rampart enforces it.
 
-use crate::directives::Setting;
-use crate::error::{ConfigErrorKind, Fault};
+use crate::error::{ConfigErrorKind, Fault, Setting};
 
 /// Redis's `proto-max-bulk-len`.
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 512 * MB;

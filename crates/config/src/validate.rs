@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use rampart_placement::{Distribution, HashKind};
 
-use crate::directives::{PoolBuilder, Setting};
-use crate::error::{ConfigErrorKind, Fault, Pos};
+use crate::directives::PoolBuilder;
+use crate::error::{ConfigErrorKind, Fault, Pos, Setting};
 use crate::model::{Config, Pool};
 use crate::quirks::nc_compare;
 
