@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use rampart_commands::{Arguments, Kind, resolve};
-use rampart_protocol::{ReplyParser, RequestParser, elements};
+use rampart_protocol::{ReplyParser, RequestLimits, RequestParser, elements};
 use rampart_vrrp::{Version, decode, encode, parse_ipv4};
 
 /// A fuzz target's body: it panics when a property fails for `data`.
@@ -61,9 +61,18 @@ fn assert_resumable(data: &[u8], frame: fn(&[u8], usize) -> Framing) {
     );
 }
 
+/// The limits a request parser frames `data` with: Redis's small ones for a client that has
+/// not authenticated when the last byte is odd, else the defaults.
+fn request_limits(data: &[u8]) -> RequestLimits {
+    match data.last() {
+        Some(byte) if byte % 2 == 1 => RequestLimits::UNAUTHENTICATED,
+        _ => RequestLimits::default(),
+    }
+}
+
 /// Frames the first `available` bytes, then all of them, with one resumable request parser.
 fn frame_requests(data: &[u8], available: usize) -> Framing {
-    let mut parser = RequestParser::new();
+    let mut parser = RequestParser::with_limits(request_limits(data));
     frame_all(data, available, |buffer| {
         let Some(frame) = parser.parse(buffer).map_err(drop)? else {
             return Ok(None);
