@@ -248,6 +248,7 @@ class Worker(threading.Thread):
         self.counter_acked = 0
         self.ops = collections.Counter()
         self.errors = collections.Counter()  # kind -> count
+        self.stale_reads = []  # per stale read, the keys that came back wrong
         self.error_total = 0
         self.done = 0
 
@@ -273,11 +274,15 @@ class Worker(threading.Thread):
                 elif op == "get":
                     picked = self.rng.choice(self.acked)
                     if conn.get(write_key(self.index, picked)) != write_value(self.index, picked):
+                        self.stale_reads.append([write_key(self.index, picked)])
                         self.count_error("stale read: GET returned nil or another value")
                 elif op == "mget":
                     picked = [self.rng.choice(self.acked) for _ in range(5)]
                     got = conn.mget([write_key(self.index, serial) for serial in picked])
-                    if got != [write_value(self.index, serial) for serial in picked]:
+                    wrong = [write_key(self.index, serial) for serial, value in zip(picked, got)
+                             if value != write_value(self.index, serial)]
+                    if wrong:
+                        self.stale_reads.append(wrong)
                         self.count_error("stale read: MGET returned nil or another value")
                 else:
                     self.counter_acked = max(self.counter_acked, conn.incr(self.counter))
@@ -470,6 +475,14 @@ def render_chart(samples, events, minutes):
     return "\n".join(out + ["</svg>"]) + "\n"
 
 
+def stale_reads_of_kept_writes(workers, lost):
+    """Stale reads with a key whose write was not lost in the end: a wrong answer. A stale read
+    of writes that were all lost (with their master, see classify) is that loss seen early."""
+    lost_keys = {key for key, _ in lost}
+    return sum(1 for worker in workers for keys in worker.stale_reads
+               if not lost_keys.issuperset(keys))
+
+
 def report_text(args, summary):
     s = summary
     rate = f"at most {args.rate:g} ops/s" if args.rate else "unthrottled"
@@ -490,6 +503,9 @@ def report_text(args, summary):
               f":{e['promoted']} after {e['promotion_s']} s" for e in s["events"]]
     lines += ["", f"client errors: {s['errors_total']}"]
     lines += [f"  {count}  {kind}" for kind, count in s["errors"].most_common()]
+    lines += [f"stale reads: {s['stale_reads']}, of writes that were lost (above): "
+              f"{s['stale_reads'] - s['stale_of_kept']}, of writes that were kept: "
+              f"{s['stale_of_kept']}"]
     lines += ["", "rampart process (start / max / end):",
               "  RSS MiB: " + " / ".join(f"{v / 1024:.1f}" for v in s["rss_kb"]),
               "  open fds: " + " / ".join(str(v) for v in s["fds"])
@@ -498,7 +514,8 @@ def report_text(args, summary):
               f"  alive at the end: {s['alive']}", "",
               "A write Redis acknowledged and lost with its master before any replica had it is "
               "Redis's asynchronous replication (rampart refuses WAIT), and does not fail the "
-              "run; every other lost write does."]
+              "run; every other lost write does, and so does a stale read of a write that was "
+              "kept."]
     return "\n".join(lines) + "\n"
 
 
@@ -564,8 +581,9 @@ def main():
         errors = sum((worker.errors for worker in workers), collections.Counter())
         ops = sum((worker.ops for worker in workers), collections.Counter())
         alive = cluster.rampart.poll() is None
+        stale_of_kept = stale_reads_of_kept_writes(workers, lost)
         failures = sum(count for cause, count in causes.items() if "async" not in cause) \
-            + len(counter_failures(counters_behind, verifier.counters))
+            + len(counter_failures(counters_behind, verifier.counters)) + stale_of_kept
         summary = {
             "started": started.strftime("%Y-%m-%d %H:%M:%S"), "ops": dict(ops),
             "ops_total": sum(ops.values()), "ops_per_s": sum(ops.values()) / elapsed,
@@ -574,6 +592,8 @@ def main():
             "counters_behind": counters_behind, "counters_seen": verifier.counters,
             "events": events, "errors": errors,
             "errors_total": sum(errors.values()),
+            "stale_reads": sum(len(worker.stale_reads) for worker in workers),
+            "stale_of_kept": stale_of_kept,
             "rss_kb": [samples[0]["rss_kb"], max(s["rss_kb"] or 0 for s in samples),
                        samples[-1]["rss_kb"]],
             "fds": [samples[0]["fds"], max(s["fds"] for s in samples), samples[-1]["fds"]],
