@@ -76,9 +76,5 @@ fn run_proxy_flags(args: &ProxyArgs) -> ExitCode {
     if args.test_conf {
         return test_conf::run(&args.conf_file, args.vrrp.as_deref());
     }
-    let workers = args.workers.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
-    run::run(args, workers)
+    run::run(args, args.worker_count())
 }

@@ -17,6 +17,8 @@ use crate::logging::LogFormat;
 pub const DEFAULT_CONF_FILE: &str = "conf/nutcracker.yml";
 /// Where the admin endpoint listens unless `--admin` says otherwise.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:22223";
+/// Up to this many usable CPUs, rampart runs one worker unless `--workers` says otherwise.
+const SMALL_MACHINE_CPUS: usize = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -134,7 +136,13 @@ pub struct ProxyArgs {
     #[arg(long = "vrrp", value_name = "FILE")]
     pub vrrp: Option<PathBuf>,
 
-    /// Worker threads, each with its own listener and backend connections (default: one per CPU)
+    /// Worker threads, each with its own listener and backend connections (rampart only)
+    ///
+    /// Default: one per CPU the process may run on (its affinity mask, as `taskset` and
+    /// systemd's CPUAffinity set it, and its cgroup CPU quota), but a single worker when that
+    /// is 2 CPUs or fewer: on a small machine the proxy shares the cores with its clients and
+    /// servers, and a second worker costs more (half the batching per backend connection,
+    /// more context switches) than it gives. Measurements in bench/README.md
     #[arg(long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 
@@ -262,4 +270,32 @@ pub enum ShardRule {
     All,
     /// At least one shard of each pool
     Any,
+}
+
+impl ProxyArgs {
+    /// `--workers`, or the default for the CPUs this process may run on.
+    pub fn worker_count(&self) -> usize {
+        self.workers.map_or_else(
+            || default_workers(std::thread::available_parallelism().map_or(1, usize::from)),
+            usize::from,
+        )
+    }
+}
+
+/// The worker count for `cpus` usable CPUs (see `--workers`).
+fn default_workers(cpus: usize) -> usize {
+    if cpus <= SMALL_MACHINE_CPUS { 1 } else { cpus }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_workers;
+
+    #[test]
+    fn small_machines_get_one_worker_and_larger_ones_one_per_cpu() {
+        assert_eq!(default_workers(1), 1);
+        assert_eq!(default_workers(2), 1);
+        assert_eq!(default_workers(3), 3);
+        assert_eq!(default_workers(16), 16);
+    }
 }
