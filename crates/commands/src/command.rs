@@ -46,6 +46,12 @@ pub enum Kind {
     Split(Merge),
     /// Answered by the proxy itself without reaching a server.
     Local(LocalCommand),
+    /// May block its connection (BLPOP, BZPOPMIN...): sent whole, like [`Kind::Forward`], but
+    /// on a backend connection of the client's own so that no other client waits behind it.
+    Blocking,
+    /// Changes or uses the state of the client's connection to a server (transactions, WAIT):
+    /// served on a backend connection the client holds, as [`SessionCommand`] says.
+    Session(SessionCommand),
     /// Refused with [`CommandError::Unsupported`]; the text is the reason shown to the user.
     Unsupported(&'static str),
 }
@@ -85,6 +91,23 @@ pub enum LocalCommand {
     /// `SCRIPT LOAD | EXISTS | FLUSH`: sent to every shard, so EVALSHA finds the script
     /// wherever its keys live.
     Script,
+}
+
+/// The commands that tie a client to one server connection for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// `MULTI`: starts a transaction; the first keyed command picks its shard.
+    Multi,
+    /// `EXEC`: runs the transaction.
+    Exec,
+    /// `DISCARD`: drops the transaction.
+    Discard,
+    /// `WATCH key...`: keys of one shard, watched on a connection the client then holds.
+    Watch,
+    /// `UNWATCH`.
+    Unwatch,
+    /// `WAIT numreplicas timeout`: only on a connection the client holds, where its writes went.
+    Wait,
 }
 
 /// An option word inside a command's arguments, and how many values follow it.
@@ -152,7 +175,7 @@ pub enum KeySpec {
         skip: &'static [OptionArg],
     },
     /// XREAD and XREADGROUP: options from index 1, then `STREAMS k1 .. kn id1 .. idn`; the keys
-    /// are the first half after STREAMS. The `blocking` option is refused.
+    /// are the first half after STREAMS. With the `blocking` option the command may block.
     Streams {
         /// Options allowed before STREAMS, and their number of values.
         options: &'static [OptionArg],

@@ -40,15 +40,6 @@ pub enum CommandError<'a> {
         /// Why, in a few words.
         reason: &'static str,
     },
-    /// rampart refuses this option of an otherwise supported command (XREAD BLOCK).
-    UnsupportedOption {
-        /// The command's name.
-        command: &'static str,
-        /// The option word.
-        option: &'static str,
-        /// Why, in a few words.
-        reason: &'static str,
-    },
     /// The `numkeys` argument is invalid.
     BadNumKeys {
         /// The command's name.
@@ -139,18 +130,6 @@ impl CommandError<'_> {
             }
             CommandError::Unsupported { command, reason } => {
                 out.text("ERR command '")?;
-                out.text(command)?;
-                out.text("' is not supported by rampart: ")?;
-                out.text(reason)
-            }
-            CommandError::UnsupportedOption {
-                command,
-                option,
-                reason,
-            } => {
-                out.text("ERR option ")?;
-                out.text(option)?;
-                out.text(" of '")?;
                 out.text(command)?;
                 out.text("' is not supported by rampart: ")?;
                 out.text(reason)
@@ -378,33 +357,15 @@ mod tests {
 
     #[test]
     fn unsupported_gives_the_reason() {
-        let args: [&[u8]; 3] = [b"BLPOP", b"k", b"0"];
+        let args: [&[u8]; 2] = [b"SUBSCRIBE", b"c"];
         assert_eq!(
             resolve_text(&args),
-            b"ERR command 'blpop' is not supported by rampart: \
-              blocking commands would stall other clients sharing the backend connection"
-                .as_slice()
-        );
-        let args: [&[u8]; 1] = [b"multi"];
-        assert_eq!(
-            resolve_text(&args),
-            b"ERR command 'multi' is not supported by rampart: \
-              transactions are not supported through a sharding proxy"
+            b"ERR command 'subscribe' is not supported by rampart: \
+              pub/sub is not supported through the proxy"
                 .as_slice()
         );
         let args: [&[u8]; 3] = [b"memory", b"stats", b"x"];
         assert!(resolve_text(&args).starts_with(b"ERR command 'memory|stats' is not supported"));
-    }
-
-    #[test]
-    fn blocking_option_text() {
-        let args: [&[u8]; 6] = [b"xread", b"block", b"0", b"streams", b"k", b"$"];
-        let error = lookup(b"xread").unwrap().keys(&args).unwrap_err();
-        assert_eq!(
-            text(&error),
-            "ERR option BLOCK of 'xread' is not supported by rampart: \
-             blocking commands would stall other clients sharing the backend connection"
-        );
     }
 
     #[test]

@@ -92,8 +92,7 @@ impl Command {
     /// # Errors
     ///
     /// [`CommandError::WrongArity`]; for `numkeys` commands [`CommandError::BadNumKeys`]; for
-    /// XREAD and XREADGROUP [`CommandError::Syntax`], [`CommandError::UnbalancedStreams`], or
-    /// [`CommandError::UnsupportedOption`] when they would block.
+    /// XREAD and XREADGROUP [`CommandError::Syntax`] or [`CommandError::UnbalancedStreams`].
     pub fn keys<A: Arguments + ?Sized>(&self, args: &A) -> Result<Keys, CommandError<'static>> {
         let argc = args.count();
         self.check_arity(argc)?;
@@ -158,7 +157,7 @@ impl Command {
                     ..Keys::one(key)
                 })
             }
-            KeySpec::Streams { options, blocking } => self.stream_keys(args, options, blocking),
+            KeySpec::Streams { options, .. } => self.stream_keys(args, options),
         }
     }
 
@@ -185,12 +184,37 @@ impl Command {
         }
     }
 
+    /// Whether this request may block its server connection: a [`Kind::Blocking`] command, or
+    /// XREAD / XREADGROUP with their BLOCK option before STREAMS.
+    ///
+    /// [`Kind::Blocking`]: crate::Kind::Blocking
+    pub fn may_block<A: Arguments + ?Sized>(&self, args: &A) -> bool {
+        match (self.kind, self.keys) {
+            (crate::Kind::Blocking, _) => true,
+            (_, KeySpec::Streams { options, blocking }) => {
+                let mut at = 1;
+                while at < args.count() {
+                    let word = args.get(at);
+                    if word.eq_ignore_ascii_case(b"STREAMS") {
+                        return false;
+                    }
+                    match find_option(options, word) {
+                        Some(option) if option.name == blocking => return true,
+                        Some(option) => at += 1 + usize::from(option.values),
+                        None => return false,
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// Walks XREAD / XREADGROUP options up to STREAMS; the keys are the first half after it.
     fn stream_keys<A: Arguments + ?Sized>(
         &self,
         args: &A,
         options: &[OptionArg],
-        blocking: &'static str,
     ) -> Result<Keys, CommandError<'static>> {
         let argc = args.count();
         let mut at = 1;
@@ -205,13 +229,6 @@ impl Command {
                 return Ok(Keys::range(first, first + remaining / 2, 1));
             }
             match find_option(options, word) {
-                Some(option) if option.name == blocking => {
-                    return Err(CommandError::UnsupportedOption {
-                        command: self.name,
-                        option: option.name,
-                        reason: crate::table::BLOCKING,
-                    });
-                }
                 Some(option) if usize::from(option.values) <= remaining => {
                     at += 1 + usize::from(option.values);
                 }
@@ -654,16 +671,10 @@ mod tests {
     }
 
     #[test]
-    fn streams_refuse_block() {
+    fn streams_with_block_may_block() {
         let args: [&[u8]; 6] = [b"xread", b"BLOCK", b"0", b"STREAMS", b"a", b"$"];
-        assert!(matches!(
-            keys_of(&args),
-            Err(CommandError::UnsupportedOption {
-                command: "xread",
-                option: "BLOCK",
-                ..
-            })
-        ));
+        assert_eq!(keys_of(&args).unwrap(), [4]);
+        assert!(lookup(args[0]).unwrap().may_block(&args));
         let args: [&[u8]; 9] = [
             b"xreadgroup",
             b"GROUP",
@@ -675,10 +686,13 @@ mod tests {
             b"a",
             b">",
         ];
-        assert!(matches!(
-            keys_of(&args),
-            Err(CommandError::UnsupportedOption { .. })
-        ));
+        assert!(lookup(args[0]).unwrap().may_block(&args));
+        let args: [&[u8]; 6] = [b"xread", b"COUNT", b"5", b"STREAMS", b"block", b"$"];
+        assert!(!lookup(args[0]).unwrap().may_block(&args));
+        let args: [&[u8]; 3] = [b"blpop", b"k", b"0"];
+        assert!(lookup(args[0]).unwrap().may_block(&args));
+        let args: [&[u8]; 2] = [b"get", b"k"];
+        assert!(!lookup(args[0]).unwrap().may_block(&args));
     }
 
     #[test]

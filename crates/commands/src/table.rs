@@ -10,15 +10,12 @@
 //! with any `numkeys`; every key of SMOVE, RENAME, SUNION... listed so the proxy can check they
 //! share a shard). MGET, MSET, DEL, UNLINK, TOUCH and EXISTS are split per shard.
 
-use crate::command::{Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg};
+use crate::command::{
+    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, SessionCommand,
+};
 
-/// Reason given for MULTI, EXEC, DISCARD, WATCH and UNWATCH.
-const TRANSACTIONS: &str = "transactions are not supported through a sharding proxy";
 /// Reason given for the pub/sub commands.
 const PUBSUB: &str = "pub/sub is not supported through the proxy";
-/// Reason given for blocking commands and blocking options.
-pub(crate) const BLOCKING: &str =
-    "blocking commands would stall other clients sharing the backend connection";
 /// Reason given for commands that scan or clear a whole server.
 const KEYSPACE: &str = "it operates on the whole keyspace of one server";
 /// Reason given for server administration.
@@ -226,6 +223,22 @@ const fn refuse(command: Command, reason: &'static str) -> Command {
     }
 }
 
+/// `command`, which may block its connection: sent on a connection of the client's own.
+const fn blocking(command: Command) -> Command {
+    Command {
+        kind: Kind::Blocking,
+        ..command
+    }
+}
+
+/// `command`, served on a connection the client holds.
+const fn session(command: Command, which: SessionCommand) -> Command {
+    Command {
+        kind: Kind::Session(which),
+        ..command
+    }
+}
+
 /// A command the proxy answers itself.
 const fn local(name: &'static str, arity: i32, which: LocalCommand) -> Command {
     Command {
@@ -288,14 +301,14 @@ pub(crate) const COMMANDS: &[Command] = &[
     read("bitfield_ro", -2, KEY),
     write("bitop", -4, BITOP_KEYS),
     read("bitpos", -3, KEY),
-    refuse(write("blmove", 6, TWO_KEYS), BLOCKING),
-    refuse(write("blmpop", -5, BLOCKING_MPOP_KEYS), BLOCKING),
-    refuse(write("blpop", -3, ALL_BUT_LAST), BLOCKING),
-    refuse(write("brpop", -3, ALL_BUT_LAST), BLOCKING),
-    refuse(write("brpoplpush", 4, TWO_KEYS), BLOCKING),
-    refuse(write("bzmpop", -5, BLOCKING_MPOP_KEYS), BLOCKING),
-    refuse(write("bzpopmax", -3, ALL_BUT_LAST), BLOCKING),
-    refuse(write("bzpopmin", -3, ALL_BUT_LAST), BLOCKING),
+    blocking(write("blmove", 6, TWO_KEYS)),
+    blocking(write("blmpop", -5, BLOCKING_MPOP_KEYS)),
+    blocking(write("blpop", -3, ALL_BUT_LAST)),
+    blocking(write("brpop", -3, ALL_BUT_LAST)),
+    blocking(write("brpoplpush", 4, TWO_KEYS)),
+    blocking(write("bzmpop", -5, BLOCKING_MPOP_KEYS)),
+    blocking(write("bzpopmax", -3, ALL_BUT_LAST)),
+    blocking(write("bzpopmin", -3, ALL_BUT_LAST)),
     local("client", -2, LocalCommand::Client),
     refuse(plain("cluster", -2), CLUSTER),
     local("command", -1, LocalCommand::Command),
@@ -306,14 +319,14 @@ pub(crate) const COMMANDS: &[Command] = &[
     write("decr", 2, KEY),
     write("decrby", 3, KEY),
     split(write("del", -2, ALL_KEYS), Merge::SumIntegers),
-    refuse(plain("discard", 1), TRANSACTIONS),
+    session(plain("discard", 1), SessionCommand::Discard),
     read("dump", 2, KEY),
     local("echo", 2, LocalCommand::Echo),
     write("eval", -3, SCRIPT_KEYS),
     read("eval_ro", -3, SCRIPT_KEYS),
     write("evalsha", -3, SCRIPT_KEYS),
     read("evalsha_ro", -3, SCRIPT_KEYS),
-    refuse(plain("exec", 1), TRANSACTIONS),
+    session(plain("exec", 1), SessionCommand::Exec),
     split(read("exists", -2, ALL_KEYS), Merge::SumIntegers),
     write("expire", -3, KEY),
     write("expireat", -3, KEY),
@@ -387,7 +400,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(write("move", 3, KEY), DATABASES),
     split(write("mset", -3, PAIRS), Merge::AllOk),
     write("msetnx", -3, PAIRS),
-    refuse(plain("multi", 1), TRANSACTIONS),
+    session(plain("multi", 1), SessionCommand::Multi),
     container("object", -2, OBJECT),
     write("persist", 2, KEY),
     write("pexpire", -3, KEY),
@@ -467,9 +480,9 @@ pub(crate) const COMMANDS: &[Command] = &[
     read("type", 2, KEY),
     split(write("unlink", -2, ALL_KEYS), Merge::SumIntegers),
     refuse(plain("unsubscribe", -1), PUBSUB),
-    refuse(plain("unwatch", 1), TRANSACTIONS),
-    refuse(plain("wait", 3), BLOCKING),
-    refuse(write("watch", -2, ALL_KEYS), TRANSACTIONS),
+    session(plain("unwatch", 1), SessionCommand::Unwatch),
+    session(plain("wait", 3), SessionCommand::Wait),
+    session(write("watch", -2, ALL_KEYS), SessionCommand::Watch),
     write("xack", -4, KEY),
     write("xadd", -5, KEY),
     write("xautoclaim", -6, KEY),
@@ -637,13 +650,8 @@ mod tests {
         }
         for name in [
             "move",
-            "multi",
-            "exec",
-            "watch",
             "subscribe",
             "publish",
-            "blpop",
-            "wait",
             "keys",
             "scan",
             "flushall",

@@ -191,8 +191,18 @@ fn redis_flags_agree_with_refusals() {
         };
         let refused = matches!(command.kind, Kind::Unsupported(_));
         let streams = matches!(command.keys, KeySpec::Streams { .. });
-        for flag in ["blocking", "pubsub", "admin"] {
-            if fact.flags.contains(&flag) && !streams {
+        if fact.flags.contains(&"blocking") && !streams {
+            assert!(
+                refused || matches!(command.kind, Kind::Blocking | Kind::Session(_)),
+                "{} blocks but is sent on a shared connection",
+                fact.name
+            );
+        }
+        if matches!(command.kind, Kind::Blocking) {
+            assert!(fact.flags.contains(&"blocking"), "{}", fact.name);
+        }
+        for flag in ["pubsub", "admin"] {
+            if fact.flags.contains(&flag) {
                 assert!(refused, "{} is {flag} but not refused", fact.name);
             }
         }

@@ -55,7 +55,7 @@ const BOOL: &str = "true or false";
 const SIZE: &str = "a size in bytes: decimal digits with an optional unit k, kb, m, mb, g or gb";
 
 /// Every directive, nutcracker 0.5.0's in its own order, then rampart's.
-static DIRECTIVES: [Directive; 28] = [
+static DIRECTIVES: [Directive; 29] = [
     Directive {
         name: "listen",
         expected: "\"host:port\" or \"/path/to/socket [permissions]\"",
@@ -280,6 +280,12 @@ static DIRECTIVES: [Directive; 28] = [
         expected: "a time in seconds (decimal digits; 0 never closes an idle client)",
         shape: Shape::Nutcracker,
         apply: |pool, this, value| number(&mut pool.limits.idle_timeout, this.name, value),
+    },
+    Directive {
+        name: "dedicated_connections",
+        expected: NUMBER,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.limits.dedicated_connections, this.name, value),
     },
     Directive {
         name: "sentinels",

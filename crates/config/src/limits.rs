@@ -19,6 +19,9 @@ pub const DEFAULT_OUTPUT_LIMIT: u64 = GB;
 /// Unread reply bytes that disconnect a client when held for `client_output_soft_seconds`.
 pub const DEFAULT_OUTPUT_SOFT_LIMIT: u64 = 256 * MB;
 pub const DEFAULT_OUTPUT_SOFT_SECONDS: u32 = 60;
+/// Server connections of its own that clients may hold at once, per worker, for transactions
+/// and blocking commands.
+pub const DEFAULT_DEDICATED_CONNECTIONS: u32 = 128;
 
 const KB: u64 = 1024;
 const MB: u64 = 1024 * KB;
@@ -50,6 +53,10 @@ pub struct ClientLimits {
     /// `client_idle_timeout:` in seconds; `None` (the default, or 0) never closes an idle
     /// client, as Redis's `timeout 0`.
     pub idle_timeout_seconds: Option<u32>,
+    /// `dedicated_connections:`, how many server connections of their own (for MULTI, WATCH
+    /// and blocking commands) the pool's clients may hold at once on each worker; default
+    /// 128, 0 refuses those commands.
+    pub dedicated_connections: u32,
 }
 
 impl Default for ClientLimits {
@@ -64,6 +71,7 @@ impl Default for ClientLimits {
             output_soft_limit: Some(DEFAULT_OUTPUT_SOFT_LIMIT),
             output_soft_seconds: DEFAULT_OUTPUT_SOFT_SECONDS,
             idle_timeout_seconds: None,
+            dedicated_connections: DEFAULT_DEDICATED_CONNECTIONS,
         }
     }
 }
@@ -81,6 +89,7 @@ pub(crate) struct LimitSettings {
     pub output_soft_limit: Option<Setting<u64>>,
     pub output_soft_seconds: Option<Setting<u32>>,
     pub idle_timeout: Option<Setting<u32>>,
+    pub dedicated_connections: Option<Setting<u32>>,
 }
 
 impl LimitSettings {
@@ -129,6 +138,10 @@ impl LimitSettings {
                 .as_ref()
                 .map_or(defaults.output_soft_seconds, |setting| setting.value),
             idle_timeout_seconds: optional(&self.idle_timeout, defaults.idle_timeout_seconds),
+            dedicated_connections: self
+                .dedicated_connections
+                .as_ref()
+                .map_or(defaults.dedicated_connections, |setting| setting.value),
         };
         if let (Some(soft), Some(hard)) = (limits.output_soft_limit, limits.output_limit)
             && soft > hard

@@ -50,6 +50,9 @@ pub enum Target {
     /// an error such as `-LOADING`), not the connect (a stopped server's kernel still accepts),
     /// makes the server reachable again.
     Probe,
+    /// A request the proxy sent for a client whose reply it already gave (the MULTI that opens
+    /// a transaction on a dedicated connection): the server's reply is dropped.
+    Silent,
 }
 
 struct Waiter {
@@ -83,6 +86,8 @@ enum Failure {
     ReadOnly,
     /// The connection's task panicked (a bug): what it held is answered with an error.
     Panicked,
+    /// The proxy closed a dedicated connection it will not use again.
+    Closed,
 }
 
 impl Failure {
@@ -114,6 +119,10 @@ impl Failure {
                 ServerStat::ServerErr,
                 "ERR Connection closed: internal error in the proxy".into(),
             ),
+            Failure::Closed => (
+                ServerStat::ServerEof,
+                "ERR Connection closed by the proxy".into(),
+            ),
         }
     }
 
@@ -121,7 +130,7 @@ impl Failure {
     fn unwritten_may_retry(&self) -> bool {
         !matches!(
             self,
-            Failure::TimedOut | Failure::Protocol(_) | Failure::Panicked
+            Failure::TimedOut | Failure::Protocol(_) | Failure::Panicked | Failure::Closed
         )
     }
 }
@@ -162,13 +171,30 @@ pub struct Backend {
     failing: Cell<bool>,
     /// `failover_wait_ms` for pools with sentinels.
     failover_wait: Option<Duration>,
+    /// Held by one client at a time (transactions, blocking commands): its first connection is
+    /// its only one. When it ends, everything it holds is answered with an error and the
+    /// connection is `ended`; a request sent after that is answered at once with the error.
+    dedicated: bool,
+    /// A dedicated connection ended (or was closed by the proxy).
+    ended: Cell<bool>,
+    /// The proxy closes a dedicated connection that it will not reuse.
+    closing: Cell<bool>,
 }
 
 impl Backend {
     /// Creates the connection object and its task; it connects on the first request.
     pub fn spawn(shard: Rc<Shard>, protocol: Protocol, role: Role) -> Rc<Backend> {
+        Backend::make(shard, protocol, role, false)
+    }
+
+    /// Creates a connection to the shard's master that one client holds at a time.
+    pub fn spawn_dedicated(shard: Rc<Shard>, protocol: Protocol) -> Rc<Backend> {
+        Backend::make(shard, protocol, Role::Master, true)
+    }
+
+    fn make(shard: Rc<Shard>, protocol: Protocol, role: Role, dedicated: bool) -> Rc<Backend> {
         let pool = shard.pool();
-        let waits_for_master = role == Role::Master && !pool.sentinels.is_empty();
+        let waits_for_master = role == Role::Master && !pool.sentinels.is_empty() && !dedicated;
         let failover_wait = waits_for_master.then(|| Duration::from_millis(pool.failover_wait_ms));
         let backend = Rc::new(Backend {
             shard,
@@ -185,6 +211,9 @@ impl Backend {
             eager: Cell::new(false),
             failing: Cell::new(false),
             failover_wait,
+            dedicated,
+            ended: Cell::new(false),
+            closing: Cell::new(false),
         });
         tokio::task::spawn_local(Rc::clone(&backend).supervise());
         backend
@@ -222,6 +251,41 @@ impl Backend {
         self.send_request(request, received, queue, seq, part, false);
     }
 
+    /// Queues a request that may block the connection (BLPOP, WAIT...), on a dedicated
+    /// connection: the pool's `timeout` does not apply to it.
+    pub fn send_blocking(
+        &self,
+        request: Bytes,
+        received: Instant,
+        queue: &Rc<ReplyQueue>,
+        seq: u64,
+    ) {
+        self.queue_request(
+            Target::Client {
+                queue: Rc::clone(queue),
+                seq,
+                part: Part::Whole,
+            },
+            request,
+            received,
+            None,
+            false,
+        );
+    }
+
+    /// Queues a request whose reply the proxy drops (its client already has one).
+    pub fn send_silent(&self, request: Bytes) {
+        let now = Instant::now();
+        let timeout = self.shard.pool().timeout_ms.map(Duration::from_millis);
+        self.queue_request(
+            Target::Silent,
+            request,
+            now,
+            timeout.map(|timeout| now + timeout),
+            false,
+        );
+    }
+
     /// Queues a read-only request, which a replica may serve while the master is down
     /// (`replica_reads`).
     pub fn send_read(&self, request: Bytes, received: Instant, queue: &Rc<ReplyQueue>, seq: u64) {
@@ -237,27 +301,78 @@ impl Backend {
         part: Part,
         readonly: bool,
     ) {
-        self.shard.request_sent(request.len());
         let timeout = self.shard.pool().timeout_ms.map(Duration::from_millis);
         let now = (timeout.is_some() || self.failover_wait.is_some()).then(Instant::now);
-        let mut state = self.state.borrow_mut();
-        state.waiters.push_back(Waiter {
-            target: Target::Client {
+        self.queue_request(
+            Target::Client {
                 queue: Rc::clone(queue),
                 seq,
                 part,
             },
+            request,
             received,
-            deadline: now.zip(timeout).map(|(now, timeout)| now + timeout),
-            failover_deadline: now.zip(self.failover_wait).map(|(now, wait)| now + wait),
+            now.zip(timeout).map(|(now, timeout)| now + timeout),
+            readonly,
+        );
+    }
+
+    fn queue_request(
+        &self,
+        target: Target,
+        request: Bytes,
+        received: Instant,
+        deadline: Option<Instant>,
+        readonly: bool,
+    ) {
+        if self.ended.get() {
+            self.refuse_after_end(target);
+            return;
+        }
+        self.shard.request_sent(request.len());
+        let failover_deadline = self.failover_wait.map(|wait| Instant::now() + wait);
+        let mut state = self.state.borrow_mut();
+        state.waiters.push_back(Waiter {
+            target,
+            received,
+            deadline,
+            failover_deadline,
             request: self.failover_wait.map(|_| request.clone()),
-            retried: false,
+            retried: self.dedicated,
             readonly,
         });
         state.outbox.push_back(request);
         if state.outbox.len() == 1 {
             self.wake.notify();
         }
+    }
+
+    /// A request for a dedicated connection that has ended: it never reaches a server.
+    fn refuse_after_end(&self, target: Target) {
+        if let Target::Client { queue, seq, part } = target {
+            self.shard.forward_error();
+            let reply = format!(
+                "-ERR the connection to shard '{}' held for this client was lost\r\n",
+                self.shard.name()
+            );
+            queue.complete(seq, part, Bytes::from(reply));
+        }
+    }
+
+    /// Whether every request sent on it has been answered.
+    pub fn is_idle(&self) -> bool {
+        self.state.borrow().waiters.is_empty()
+    }
+
+    /// Whether this dedicated connection has ended: it can serve nothing more.
+    pub fn has_ended(&self) -> bool {
+        self.ended.get()
+    }
+
+    /// Closes this dedicated connection: the proxy will not use it again, and whatever it
+    /// still holds (a blocked call of a client that left) is dropped with it.
+    pub fn close(&self) {
+        self.closing.set(true);
+        self.wake.notify();
     }
 
     /// Whether its last connection attempt or connection failed (the shard's master may be down).
@@ -314,6 +429,10 @@ impl Backend {
                 self.wait_for_master().await;
             }
             while self.state.borrow().waiters.is_empty() && !self.eager.take() {
+                if self.closing.get() {
+                    self.ended.set(true);
+                    return;
+                }
                 self.wake.notified().await;
             }
             let limit = self
@@ -338,13 +457,17 @@ impl Backend {
             let stream = match connected {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
-                    self.fail(Failure::Io(error));
                     failed_before = true;
+                    if self.ended_by(Failure::Io(error)) {
+                        return;
+                    }
                     continue;
                 }
                 Err(_) => {
-                    self.fail(Failure::TimedOut);
                     failed_before = true;
+                    if self.ended_by(Failure::TimedOut) {
+                        return;
+                    }
                     continue;
                 }
             };
@@ -358,10 +481,63 @@ impl Backend {
             if matches!(failure, Failure::ReadOnly) {
                 self.shard.recheck();
             }
+            if self.dedicated {
+                self.end_dedicated(&failure);
+                return;
+            }
             let idle = self.state.borrow().waiters.is_empty();
             failed_before = !(idle && matches!(failure, Failure::Eof | Failure::Retarget));
             if failed_before {
                 self.fail(failure);
+            }
+        }
+    }
+
+    /// Counts a failed connection attempt; a dedicated connection ends with it (true).
+    fn ended_by(&self, failure: Failure) -> bool {
+        if self.dedicated {
+            self.end_dedicated(&failure);
+            return true;
+        }
+        self.fail(failure);
+        false
+    }
+
+    /// Ends a dedicated connection: its client's transaction, WATCH or blocked call is gone
+    /// with it, so every request it holds is answered with an error (`-TRYAGAIN` when the
+    /// shard's master moved, which clients retry) and it takes no more.
+    fn end_dedicated(&self, failure: &Failure) {
+        self.ended.set(true);
+        let reply = match failure {
+            Failure::Retarget | Failure::ReadOnly => Bytes::from(format!(
+                "-TRYAGAIN shard '{}' has a new master; the transaction, WATCH or blocking \
+                 command held on its old master was cancelled\r\n",
+                self.shard.name()
+            )),
+            other => Bytes::from(format!("-{}\r\n", other.describe().1)),
+        };
+        if !matches!(failure, Failure::Closed) {
+            let (stat, text) = failure.describe();
+            limited!(
+                warn,
+                "dedicated connection failures",
+                "a dedicated connection to server '{}' of pool '{}' ended: {}",
+                self.shard.name(),
+                self.shard.pool().name,
+                text.trim_start_matches("ERR ")
+            );
+            self.shard.connection_failed(stat);
+        }
+        let waiters = {
+            let mut state = self.state.borrow_mut();
+            state.outbox.clear();
+            state.head_partial = false;
+            std::mem::take(&mut state.waiters)
+        };
+        for waiter in waiters {
+            if let Target::Client { queue, seq, part } = waiter.target {
+                self.shard.forward_error();
+                queue.complete(seq, part, reply.clone());
             }
         }
     }
@@ -443,14 +619,17 @@ impl Backend {
         ))
     }
 
-    /// A new connection: the pool's `timeout` counts from now for requests that waited.
+    /// A new connection: the pool's `timeout` counts from now for requests that waited (a
+    /// blocking call has none).
     fn restart_timers(&self) {
         let Some(timeout) = self.shard.pool().timeout_ms.map(Duration::from_millis) else {
             return;
         };
         let deadline = Instant::now() + timeout;
         for waiter in &mut self.state.borrow_mut().waiters {
-            waiter.deadline = Some(deadline);
+            if waiter.deadline.is_some() {
+                waiter.deadline = Some(deadline);
+            }
         }
     }
 
@@ -536,6 +715,9 @@ impl Backend {
                     }
                 }
                 () = self.wake.notified() => {
+                    if self.closing.get() {
+                        return Failure::Closed;
+                    }
                     if self.moved.get() {
                         return Failure::Retarget;
                     }
@@ -631,6 +813,7 @@ impl Backend {
             Target::Handshake(step) => {
                 self.handshake_step_done(step, &reply);
             }
+            Target::Silent => {}
             Target::Probe => {
                 if self.handshake_step_done("PING", &reply) && self.failing.replace(false) {
                     limited!(
@@ -718,7 +901,10 @@ impl Backend {
                 } else {
                     None
                 };
-                if matches!(waiter.target, Target::Handshake(_) | Target::Probe) {
+                if matches!(
+                    waiter.target,
+                    Target::Handshake(_) | Target::Probe | Target::Silent
+                ) {
                     continue;
                 }
                 let keep = match waiter.failover_deadline {

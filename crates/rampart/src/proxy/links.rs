@@ -54,6 +54,11 @@ impl ServerLinks {
         backend
     }
 
+    /// What the connections know of their shard.
+    pub fn shard(&self) -> &Rc<Shard> {
+        &self.shard
+    }
+
     /// Calls `visit` with every connection to the shard's master, RESP2 and RESP3.
     pub fn each_master(&self, mut visit: impl FnMut(&Rc<Backend>)) {
         self.resp2.borrow().iter().for_each(&mut visit);

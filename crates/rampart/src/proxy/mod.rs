@@ -3,7 +3,8 @@
 //! others with a session (`session`, tracked by `registry`), which answers local commands
 //! (`local`) and routes the rest through the worker's view of the pool (`pool`: its `ring`
 //! and the `links` to each server) to backend connections (`backend`, told of their shard by
-//! `shard`). Replies come back through each client's `reply_queue`, with split requests
+//! `shard`); transactions and blocking commands go on connections a client holds alone
+//! (`dedicated`, held by the session's `session::holding`). Replies come back through each client's `reply_queue`, with split requests
 //! merged (`merge`). Counting goes through `worker_stats`; `memory` gives what bursts freed
 //! back to the operating system. `bind_listeners` binds every
 //! socket before any worker starts, so a bind failure stops start-up with a clear error.
@@ -11,6 +12,7 @@
 pub mod backend;
 pub mod client;
 pub mod context;
+pub mod dedicated;
 pub mod links;
 pub mod listener;
 pub mod local;

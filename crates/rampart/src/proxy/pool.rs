@@ -12,6 +12,7 @@ use rampart_protocol::Protocol;
 
 use super::Shared;
 use super::backend::Backend;
+use super::dedicated::{DedicatedConnections, Exhausted};
 use super::links::ServerLinks;
 use super::ring::Ring;
 use super::shard::Shard;
@@ -29,6 +30,7 @@ pub struct WorkerPool {
     first_replicas: RefCell<Vec<Option<ServerAddress>>>,
     seen_generation: Cell<u64>,
     links: Vec<ServerLinks>,
+    dedicated: DedicatedConnections,
 }
 
 impl WorkerPool {
@@ -58,6 +60,13 @@ impl WorkerPool {
                     .collect(),
             ),
             seen_generation: Cell::new(generation),
+            dedicated: DedicatedConnections::new(
+                shared
+                    .config
+                    .pools
+                    .get(index)
+                    .map_or(0, |pool| pool.limits.dedicated_connections),
+            ),
             ring,
             links,
             shared,
@@ -96,6 +105,7 @@ impl WorkerPool {
             {
                 latest.clone_into(mine);
                 links.each_master(|backend| backend.retarget());
+                self.dedicated.retarget(server);
             }
             let latest = view
                 .replicas
@@ -134,6 +144,31 @@ impl WorkerPool {
     pub fn backend(&self, server: usize, protocol: Protocol) -> Rc<Backend> {
         let limit = self.pool().server_connections as usize;
         self.links[server].connection(protocol, limit)
+    }
+
+    /// A connection to `server`'s master that the client speaking `protocol` holds alone,
+    /// until it gives it back with [`release_dedicated`](Self::release_dedicated).
+    pub fn acquire_dedicated(
+        &self,
+        server: usize,
+        protocol: Protocol,
+    ) -> Result<Rc<Backend>, Exhausted> {
+        let limit = self.pool().limits.dedicated_connections as usize;
+        let links = self.links.get(server).ok_or(Exhausted { limit })?;
+        self.dedicated.acquire(server, links.shard(), protocol)
+    }
+
+    /// Gives back a dedicated connection; `clean` when nothing of its client lingers on it.
+    pub fn release_dedicated(&self, backend: &Rc<Backend>, clean: bool) {
+        self.dedicated.release(backend, clean);
+    }
+
+    /// A server's configured name, for messages.
+    pub fn server_name(&self, server: usize) -> &str {
+        self.pool()
+            .servers
+            .get(server)
+            .map_or("?", |server| server.name.as_str())
     }
 
     /// Connects to every server now (`preconnect: true`).

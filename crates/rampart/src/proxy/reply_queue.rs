@@ -242,6 +242,11 @@ impl ReplyQueue {
         queue.first_seq + queue.slots.len() as u64
     }
 
+    /// Requests still waiting for their replies.
+    pub fn unanswered(&self) -> usize {
+        self.queue.borrow().unanswered
+    }
+
     /// Requests whose replies are not written yet.
     pub fn len(&self) -> usize {
         self.queue.borrow().slots.len()

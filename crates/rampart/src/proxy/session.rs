@@ -35,6 +35,8 @@ use super::stream::{Stream, read_some, release_if_large};
 use crate::admin::catalog::{LimitStat, PoolStat};
 use crate::log_limit::limited;
 
+mod holding;
+
 /// How many requests a new client may have waiting before the sizes of its replies are known:
 /// until then each is expected to weigh this fraction of `client_max_pending_bytes`.
 const FIRST_WINDOW: usize = 16;
@@ -107,6 +109,8 @@ struct Session {
     request_limits: RequestLimits,
     /// Reading is paused at a limit (counted once per pause).
     paused: bool,
+    /// The dedicated connections and transaction the client holds.
+    holding: holding::Holding,
 }
 
 /// The pool's client limits, in the units the session compares them in.
@@ -222,7 +226,9 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
     let first_reply_estimate = saturating_usize(pool.limits().max_pending_bytes) / FIRST_WINDOW;
     let queue = Rc::new(ReplyQueue::new(output_limits, first_reply_estimate));
     queue.set_client(Some(Rc::clone(&stream)));
+    let holding = holding::Holding::new(Rc::clone(&pool), Rc::clone(&queue));
     let mut session = Session {
+        holding,
         registration: Registration {
             key: context.sessions.register(&queue),
             context: Rc::clone(&context),
@@ -267,6 +273,7 @@ impl Session {
         let queue = Rc::clone(&self.queue);
         loop {
             queue.allow_writes_through(false);
+            self.check_held_connections(false);
             if self.defer_partial_write() {
                 tokio::task::yield_now().await;
                 continue;
@@ -389,10 +396,12 @@ impl Session {
         false
     }
 
-    /// Nothing more to read or handle, and every reply is written.
+    /// Nothing more to read or handle, and every reply is written; or only blocking calls
+    /// are still out, which may never return: a client that has left (or a proxy that stops)
+    /// does not wait for them, as redis-server drops a blocked client that disconnects.
     fn finished(&self) -> bool {
         let more_to_handle = self.open() || (self.backlog && self.handling());
-        !more_to_handle && self.queue.is_empty()
+        !more_to_handle && (self.queue.is_empty() || self.holding.waits_only_on_blocked())
     }
 
     /// The reply queue was woken: start closing when the proxy stops, or end the session when
@@ -402,7 +411,11 @@ impl Session {
             self.closing = Closing::Draining;
             return None;
         }
-        let idle = self.open() && !self.backlog && self.queue.is_empty() && self.input.is_empty();
+        let idle = self.open()
+            && !self.backlog
+            && self.queue.is_empty()
+            && self.input.is_empty()
+            && self.holding.is_empty();
         let asked = self
             .context
             .sessions
@@ -514,6 +527,7 @@ impl Session {
 
     fn handle_parsed(&mut self, parser: &mut RequestParser) -> bool {
         self.pool.refresh();
+        self.check_held_connections(true);
         while self.handling() {
             if !self.has_room() {
                 return !self.input.is_empty();
@@ -577,7 +591,9 @@ impl Session {
         self.queue.push_ready(reply);
     }
 
+    /// Replies a command's error; inside MULTI, EXEC will then fail, as in Redis.
     fn reply_command_error(&mut self, error: &CommandError<'_>) {
+        self.holding.note_refused();
         let mut text = Vec::new();
         error.write_to(&mut text);
         self.scratch.extend_from_slice(b"-");
@@ -616,6 +632,25 @@ impl Session {
                 let request = self.take_request(frame);
                 let seq = self.queue.push_waiting(request.len());
                 backend.send_read(request, self.received, &self.queue, seq);
+            }
+            Decision::Held { backend, blocking } => {
+                let request = self.take_request(frame);
+                let seq = self.queue.push_waiting(request.len());
+                if blocking {
+                    backend.send_blocking(request, self.received, &self.queue, seq);
+                } else {
+                    backend.send(request, self.received, &self.queue, seq, Part::Whole);
+                }
+            }
+            Decision::Blocked { backend } => {
+                let request = self.take_request(frame);
+                let seq = self.queue.push_waiting(request.len());
+                backend.send_blocking(request, self.received, &self.queue, seq);
+                self.track_blocked(backend);
+            }
+            Decision::QueueEarly => {
+                let request = self.take_request(frame);
+                self.keep_early(request);
             }
             Decision::Broadcast(broadcast) => {
                 let request = self.take_request(frame);
@@ -667,9 +702,15 @@ impl Session {
             self.reply_local();
             return Decision::Done;
         }
+        if let Some(decision) = self.decide_in_transaction(command, args) {
+            return decision;
+        }
         match command.kind {
             Kind::Local(local_command) => self.answer_local(local_command, args),
+            Kind::Forward if command.may_block(args) => self.blocking_call(command, args),
             Kind::Forward => self.route_whole(command, args),
+            Kind::Blocking => self.blocking_call(command, args),
+            Kind::Session(which) => self.session_command(which, command, args),
             Kind::Split(merge) => {
                 let keys = match command.keys(args) {
                     Ok(keys) => keys,
@@ -721,6 +762,12 @@ impl Session {
                     return Decision::Done;
                 }
             }
+        }
+        if let Some(backend) = self.holding.pinned_to(server) {
+            return Decision::Held {
+                backend,
+                blocking: false,
+            };
         }
         if command.readonly
             && let Some(replica) = self.pool.replica_for_read(server, self.state.protocol)
@@ -924,6 +971,17 @@ enum Decision {
     Forward { server: usize, access: Access },
     /// Send the request whole over this connection (a replica, for `replica_reads`).
     ForwardTo(Rc<Backend>),
+    /// Send the request whole over a dedicated connection the client holds; `blocking`: the
+    /// pool's `timeout` does not apply.
+    Held {
+        backend: Rc<Backend>,
+        blocking: bool,
+    },
+    /// Send a blocking request over a dedicated connection taken for it, given back once it
+    /// is answered.
+    Blocked { backend: Rc<Backend> },
+    /// Keep the request for the transaction's shard, not chosen yet, and answer QUEUED.
+    QueueEarly,
     /// Split by the servers in `key_servers`.
     Split(&'static Command, Merge),
     /// INFO with the keyspace summed over the shards.

@@ -1,0 +1,121 @@
+//! One worker's dedicated connections for one pool: server connections that one client holds
+//! at a time, for a transaction, a WATCH or a blocking command, so that nothing it leaves on
+//! the connection (a queued MULTI, a watched key, a blocked BLPOP) reaches another client and
+//! no other client waits behind it. At most `dedicated_connections` are held at once; a
+//! connection given back clean (after EXEC, DISCARD or UNWATCH, or an answered blocking call)
+//! is kept for the next client, a few per server, and any other is closed.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rampart_protocol::Protocol;
+
+use super::backend::Backend;
+use super::shard::Shard;
+
+/// Clean connections kept per server and protocol for the next client.
+const IDLE_PER_SERVER: usize = 4;
+
+/// Every dedicated connection is held: the pool's `dedicated_connections` is reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Exhausted {
+    pub limit: usize,
+}
+
+/// A dedicated connection and whom it serves.
+struct Link {
+    server: usize,
+    protocol: Protocol,
+    backend: Rc<Backend>,
+}
+
+pub struct DedicatedConnections {
+    limit: usize,
+    /// Clean connections kept for the next client.
+    idle: RefCell<Vec<Link>>,
+    /// Every connection held by a client now, so a failover can reach them.
+    in_use: RefCell<Vec<Link>>,
+}
+
+impl DedicatedConnections {
+    pub fn new(limit: u32) -> DedicatedConnections {
+        DedicatedConnections {
+            limit: limit as usize,
+            idle: RefCell::new(Vec::new()),
+            in_use: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A connection to `shard` (server `server`) for one client speaking `protocol`: a clean
+    /// one kept from before, or a new one.
+    pub fn acquire(
+        &self,
+        server: usize,
+        shard: &Rc<Shard>,
+        protocol: Protocol,
+    ) -> Result<Rc<Backend>, Exhausted> {
+        if self.in_use.borrow().len() >= self.limit {
+            return Err(Exhausted { limit: self.limit });
+        }
+        let kept = {
+            let mut idle = self.idle.borrow_mut();
+            idle.retain(|kept| !kept.backend.has_ended());
+            idle.iter()
+                .position(|kept| kept.server == server && kept.protocol == protocol)
+                .map(|at| idle.swap_remove(at).backend)
+        };
+        let backend = kept.unwrap_or_else(|| Backend::spawn_dedicated(Rc::clone(shard), protocol));
+        self.in_use.borrow_mut().push(Link {
+            server,
+            protocol,
+            backend: Rc::clone(&backend),
+        });
+        Ok(backend)
+    }
+
+    /// Takes back a connection a client held. `clean`: nothing the client did lingers on it
+    /// (its transaction ended, its WATCH is gone, its blocking call was answered), so the next
+    /// client may have it; otherwise it is closed.
+    pub fn release(&self, backend: &Rc<Backend>, clean: bool) {
+        let link = {
+            let mut in_use = self.in_use.borrow_mut();
+            let Some(at) = in_use
+                .iter()
+                .position(|held| Rc::ptr_eq(&held.backend, backend))
+            else {
+                return;
+            };
+            in_use.swap_remove(at)
+        };
+        let mut idle = self.idle.borrow_mut();
+        let kept_for_server = idle
+            .iter()
+            .filter(|kept| kept.server == link.server && kept.protocol == link.protocol)
+            .count();
+        if clean && !backend.has_ended() && kept_for_server < IDLE_PER_SERVER {
+            idle.push(link);
+        } else {
+            backend.close();
+        }
+    }
+
+    /// The master of `server` moved: held connections end with `-TRYAGAIN` for what they
+    /// hold, kept ones are closed.
+    pub fn retarget(&self, server: usize) {
+        for held in self
+            .in_use
+            .borrow()
+            .iter()
+            .filter(|held| held.server == server)
+        {
+            held.backend.retarget();
+        }
+        self.idle.borrow_mut().retain(|kept| {
+            let keep = kept.server != server;
+            if !keep {
+                kept.backend.close();
+            }
+            keep
+        });
+    }
+}
