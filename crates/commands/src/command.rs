@@ -52,6 +52,8 @@ pub enum Kind {
     /// Changes or uses the state of the client's connection to a server (transactions, WAIT):
     /// served on a backend connection the client holds, as [`SessionCommand`] says.
     Session(SessionCommand),
+    /// Pub/sub: a channel lives on the shard its name hashes to, as if it were a key.
+    PubSub(PubSubCommand),
     /// Refused with [`CommandError::Unsupported`]; the text is the reason shown to the user.
     Unsupported(&'static str),
 }
@@ -108,6 +110,27 @@ pub enum SessionCommand {
     Unwatch,
     /// `WAIT numreplicas timeout`: only on a connection the client holds, where its writes went.
     Wait,
+    /// `RESET`: ends the transaction, WATCH and subscriptions, back to RESP2 and no name.
+    Reset,
+}
+
+/// The pub/sub commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubSubCommand {
+    /// `PUBLISH channel message`: to the channel's shard.
+    Publish,
+    /// `SUBSCRIBE channel...`.
+    Subscribe,
+    /// `UNSUBSCRIBE [channel...]`.
+    Unsubscribe,
+    /// `PSUBSCRIBE pattern...`: on every shard.
+    PSubscribe,
+    /// `PUNSUBSCRIBE [pattern...]`.
+    PUnsubscribe,
+    /// `SSUBSCRIBE shardchannel...`.
+    SSubscribe,
+    /// `SUNSUBSCRIBE [shardchannel...]`.
+    SUnsubscribe,
 }
 
 /// An option word inside a command's arguments, and how many values follow it.

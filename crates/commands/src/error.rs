@@ -357,11 +357,11 @@ mod tests {
 
     #[test]
     fn unsupported_gives_the_reason() {
-        let args: [&[u8]; 2] = [b"SUBSCRIBE", b"c"];
+        let args: [&[u8]; 2] = [b"PUBSUB", b"CHANNELS"];
         assert_eq!(
             resolve_text(&args),
-            b"ERR command 'subscribe' is not supported by rampart: \
-              pub/sub is not supported through the proxy"
+            b"ERR command 'pubsub' is not supported by rampart: \
+              pub/sub introspection would need every shard's view merged; ask the shards"
                 .as_slice()
         );
         let args: [&[u8]; 3] = [b"memory", b"stats", b"x"];

@@ -43,7 +43,8 @@ mod table;
 
 pub use args::Arguments;
 pub use command::{
-    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, SessionCommand,
+    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
+    SessionCommand,
 };
 pub use error::{CommandError, NumKeysProblem};
 pub use keys::Keys;

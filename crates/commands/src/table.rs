@@ -11,11 +11,12 @@
 //! share a shard). MGET, MSET, DEL, UNLINK, TOUCH and EXISTS are split per shard.
 
 use crate::command::{
-    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, SessionCommand,
+    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
+    SessionCommand,
 };
 
-/// Reason given for the pub/sub commands.
-const PUBSUB: &str = "pub/sub is not supported through the proxy";
+/// Reason given for PUBSUB introspection.
+const PUBSUB: &str = "pub/sub introspection would need every shard's view merged; ask the shards";
 /// Reason given for commands that scan or clear a whole server.
 const KEYSPACE: &str = "it operates on the whole keyspace of one server";
 /// Reason given for server administration.
@@ -30,8 +31,6 @@ const DATABASES: &str = "the database is chosen per pool in the proxy configurat
 const MIGRATE: &str = "keys are placed by the proxy; moving them between servers would lose them";
 /// Reason given for SCRIPT and FUNCTION.
 const SCRIPTS: &str = "functions must be loaded on every server directly";
-/// Reason given for RESET.
-const RESET: &str = "the proxy keeps the connection state; reconnect instead";
 
 /// No key.
 const NO_KEY: KeySpec = KeySpec::None;
@@ -231,6 +230,14 @@ const fn blocking(command: Command) -> Command {
     }
 }
 
+/// A pub/sub command.
+const fn pubsub(command: Command, which: PubSubCommand) -> Command {
+    Command {
+        kind: Kind::PubSub(which),
+        ..command
+    }
+}
+
 /// `command`, served on a connection the client holds.
 const fn session(command: Command, which: SessionCommand) -> Command {
     Command {
@@ -413,12 +420,12 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(plain("pfselftest", 1), ADMIN),
     local("ping", -1, LocalCommand::Ping),
     write("psetex", 4, KEY),
-    refuse(plain("psubscribe", -2), PUBSUB),
+    pubsub(plain("psubscribe", -2), PubSubCommand::PSubscribe),
     refuse(plain("psync", -3), ADMIN),
     read("pttl", 2, KEY),
-    refuse(plain("publish", 3), PUBSUB),
+    pubsub(plain("publish", 3), PubSubCommand::Publish),
     refuse(plain("pubsub", -2), PUBSUB),
-    refuse(plain("punsubscribe", -1), PUBSUB),
+    pubsub(plain("punsubscribe", -1), PubSubCommand::PUnsubscribe),
     local("quit", -1, LocalCommand::Quit),
     refuse(read("randomkey", 1, NO_KEY), KEYSPACE),
     refuse(plain("readonly", 1), CLUSTER),
@@ -427,7 +434,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     write("renamenx", 3, TWO_KEYS),
     refuse(plain("replconf", -1), ADMIN),
     refuse(plain("replicaof", 3), ADMIN),
-    refuse(plain("reset", 1), RESET),
+    session(plain("reset", 1), SessionCommand::Reset),
     write("restore", -4, KEY),
     refuse(write("restore-asking", -4, KEY), CLUSTER),
     refuse(plain("role", 1), SERVER_STATE),
@@ -461,17 +468,20 @@ pub(crate) const COMMANDS: &[Command] = &[
     write("sort", -2, SORT_KEYS),
     read("sort_ro", -2, KEY),
     write("spop", -2, KEY),
-    refuse(write("spublish", 3, KEY), PUBSUB),
+    write("spublish", 3, KEY),
     read("srandmember", -2, KEY),
     write("srem", -3, KEY),
     read("sscan", -3, KEY),
-    refuse(write("ssubscribe", -2, ALL_KEYS), PUBSUB),
+    pubsub(write("ssubscribe", -2, ALL_KEYS), PubSubCommand::SSubscribe),
     read("strlen", 2, KEY),
-    refuse(plain("subscribe", -2), PUBSUB),
+    pubsub(plain("subscribe", -2), PubSubCommand::Subscribe),
     read("substr", 4, KEY),
     read("sunion", -2, ALL_KEYS),
     write("sunionstore", -3, ALL_KEYS),
-    refuse(write("sunsubscribe", -1, ALL_KEYS), PUBSUB),
+    pubsub(
+        write("sunsubscribe", -1, ALL_KEYS),
+        PubSubCommand::SUnsubscribe,
+    ),
     refuse(plain("swapdb", 3), DATABASES),
     refuse(plain("sync", 1), ADMIN),
     read("time", 1, NO_KEY),
@@ -479,7 +489,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     read("ttl", 2, KEY),
     read("type", 2, KEY),
     split(write("unlink", -2, ALL_KEYS), Merge::SumIntegers),
-    refuse(plain("unsubscribe", -1), PUBSUB),
+    pubsub(plain("unsubscribe", -1), PubSubCommand::Unsubscribe),
     session(plain("unwatch", 1), SessionCommand::Unwatch),
     session(plain("wait", 3), SessionCommand::Wait),
     session(write("watch", -2, ALL_KEYS), SessionCommand::Watch),
@@ -649,18 +659,8 @@ mod tests {
             }
         }
         for name in [
-            "move",
-            "subscribe",
-            "publish",
-            "keys",
-            "scan",
-            "flushall",
-            "config",
-            "function",
-            "cluster",
-            "readonly",
-            "migrate",
-            "reset",
+            "move", "pubsub", "keys", "scan", "flushall", "config", "function", "cluster",
+            "readonly", "migrate",
         ] {
             let command = COMMANDS
                 .iter()

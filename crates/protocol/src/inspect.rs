@@ -24,6 +24,21 @@ pub fn parse_integer_reply(reply: &[u8]) -> Option<i64> {
     }
 }
 
+/// The bytes of a bulk string (`$3\r\nfoo\r\n`) or simple string (`+foo\r\n`) reply, or
+/// `None` for any other reply (a null bulk string included).
+pub fn string_value(reply: &[u8]) -> Option<&[u8]> {
+    let value = value_of(reply)?;
+    let (line, after) = first_line(value)?;
+    match value.first()? {
+        b'+' => Some(line),
+        b'$' => {
+            let len = usize::try_from(parse_i64(line)?).ok()?;
+            value.get(after..after.checked_add(len)?)
+        }
+        _ => None,
+    }
+}
+
 /// Whether the reply is the status `+OK`.
 pub fn is_ok_status(reply: &[u8]) -> bool {
     value_of(reply).is_some_and(|value| value.starts_with(b"+OK\r\n"))
@@ -161,6 +176,19 @@ fn first_line(value: &[u8]) -> Option<(&[u8], usize)> {
 mod tests {
     use super::*;
     use crate::testing::XorShift;
+
+    #[test]
+    fn bulk_and_simple_strings() {
+        assert_eq!(
+            string_value(b"$9\r\nsubscribe\r\n"),
+            Some(&b"subscribe"[..])
+        );
+        assert_eq!(string_value(b"+pong\r\n"), Some(&b"pong"[..]));
+        assert_eq!(string_value(b"$0\r\n\r\n"), Some(&b""[..]));
+        assert_eq!(string_value(b"$-1\r\n"), None);
+        assert_eq!(string_value(b":1\r\n"), None);
+        assert_eq!(string_value(b"$5\r\nab\r\n"), None);
+    }
 
     fn collect(reply: &[u8]) -> Vec<&[u8]> {
         elements(reply)

@@ -60,7 +60,9 @@ mod scan;
 mod testing;
 
 pub use error::ProtocolError;
-pub use inspect::{Elements, elements, error_code, is_ok_status, parse_integer_reply};
+pub use inspect::{
+    Elements, elements, error_code, is_ok_status, parse_integer_reply, string_value,
+};
 pub use reply::{ReplyFrame, ReplyParser, ReplyType};
 pub use request::{
     Args, MAX_BULK_LEN, MAX_INLINE_LEN, MAX_MULTIBULK_LEN, RequestFrame, RequestLimits,

@@ -1,17 +1,19 @@
 //! One worker's dedicated connections for one pool: server connections that one client holds
-//! at a time, for a transaction, a WATCH or a blocking command, so that nothing it leaves on
-//! the connection (a queued MULTI, a watched key, a blocked BLPOP) reaches another client and
-//! no other client waits behind it. At most `dedicated_connections` are held at once; a
-//! connection given back clean (after EXEC, DISCARD or UNWATCH, or an answered blocking call)
-//! is kept for the next client, a few per server, and any other is closed.
+//! at a time, for a transaction, a WATCH, a blocking command or its subscriptions, so that
+//! nothing it leaves on the connection (a queued MULTI, a watched key, a blocked BLPOP, a
+//! subscription) reaches another client and no other client waits behind it. At most
+//! `dedicated_connections` are held at once; a connection given back clean (after EXEC,
+//! DISCARD or UNWATCH, or an answered blocking call) is kept for the next client, a few per
+//! server, and any other is closed. Subscriber links are never reused.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use rampart_protocol::Protocol;
 
 use super::backend::Backend;
 use super::shard::Shard;
+use super::subscriber::{Confirmations, SubscriberLink};
 
 /// Clean connections kept per server and protocol for the next client.
 const IDLE_PER_SERVER: usize = 4;
@@ -35,6 +37,8 @@ pub struct DedicatedConnections {
     idle: RefCell<Vec<Link>>,
     /// Every connection held by a client now, so a failover can reach them.
     in_use: RefCell<Vec<Link>>,
+    /// Subscribed clients' links, by server, while they live.
+    subscribers: RefCell<Vec<(usize, Weak<SubscriberLink>)>>,
 }
 
 impl DedicatedConnections {
@@ -43,6 +47,7 @@ impl DedicatedConnections {
             limit: limit as usize,
             idle: RefCell::new(Vec::new()),
             in_use: RefCell::new(Vec::new()),
+            subscribers: RefCell::new(Vec::new()),
         }
     }
 
@@ -54,9 +59,7 @@ impl DedicatedConnections {
         shard: &Rc<Shard>,
         protocol: Protocol,
     ) -> Result<Rc<Backend>, Exhausted> {
-        if self.in_use.borrow().len() >= self.limit {
-            return Err(Exhausted { limit: self.limit });
-        }
+        self.check_room()?;
         let kept = {
             let mut idle = self.idle.borrow_mut();
             idle.retain(|kept| !kept.backend.has_ended());
@@ -71,6 +74,34 @@ impl DedicatedConnections {
             backend: Rc::clone(&backend),
         });
         Ok(backend)
+    }
+
+    /// A subscriber link to `shard` (server `server`) for one client.
+    pub fn subscribe(
+        &self,
+        server: usize,
+        shard: &Rc<Shard>,
+        protocol: Protocol,
+        confirmations: &Rc<Confirmations>,
+    ) -> Result<Rc<SubscriberLink>, Exhausted> {
+        self.check_room()?;
+        let link = SubscriberLink::spawn(Rc::clone(shard), protocol, Rc::clone(confirmations));
+        self.subscribers
+            .borrow_mut()
+            .push((server, Rc::downgrade(&link)));
+        Ok(link)
+    }
+
+    /// Room for one more held connection.
+    fn check_room(&self) -> Result<(), Exhausted> {
+        self.subscribers
+            .borrow_mut()
+            .retain(|(_, link)| link.upgrade().is_some_and(|link| !link.has_ended()));
+        let held = self.in_use.borrow().len() + self.subscribers.borrow().len();
+        if held >= self.limit {
+            return Err(Exhausted { limit: self.limit });
+        }
+        Ok(())
     }
 
     /// Takes back a connection a client held. `clean`: nothing the client did lingers on it
@@ -100,7 +131,7 @@ impl DedicatedConnections {
     }
 
     /// The master of `server` moved: held connections end with `-TRYAGAIN` for what they
-    /// hold, kept ones are closed.
+    /// hold, subscriber links end (their clients are disconnected), kept ones are closed.
     pub fn retarget(&self, server: usize) {
         for held in self
             .in_use
@@ -109,6 +140,16 @@ impl DedicatedConnections {
             .filter(|held| held.server == server)
         {
             held.backend.retarget();
+        }
+        for (_, link) in self
+            .subscribers
+            .borrow()
+            .iter()
+            .filter(|(link_server, _)| *link_server == server)
+        {
+            if let Some(link) = link.upgrade() {
+                link.retarget();
+            }
         }
         self.idle.borrow_mut().retain(|kept| {
             let keep = kept.server != server;

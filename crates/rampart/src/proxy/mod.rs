@@ -4,7 +4,8 @@
 //! (`local`) and routes the rest through the worker's view of the pool (`pool`: its `ring`
 //! and the `links` to each server) to backend connections (`backend`, told of their shard by
 //! `shard`); transactions and blocking commands go on connections a client holds alone
-//! (`dedicated`, held by the session's `session::holding`). Replies come back through each client's `reply_queue`, with split requests
+//! (`dedicated`, held by the session's `session::holding`), subscriptions on links of their
+//! own (`subscriber`, managed by `session::pubsub`). Replies come back through each client's `reply_queue`, with split requests
 //! merged (`merge`). Counting goes through `worker_stats`; `memory` gives what bursts freed
 //! back to the operating system. `bind_listeners` binds every
 //! socket before any worker starts, so a bind failure stops start-up with a clear error.
@@ -27,6 +28,7 @@ pub mod ring;
 pub mod session;
 pub mod shard;
 pub mod stream;
+pub mod subscriber;
 pub mod worker;
 pub mod worker_stats;
 

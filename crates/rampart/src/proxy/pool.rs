@@ -16,6 +16,7 @@ use super::dedicated::{DedicatedConnections, Exhausted};
 use super::links::ServerLinks;
 use super::ring::Ring;
 use super::shard::Shard;
+use super::subscriber::{Confirmations, SubscriberLink};
 use super::worker_stats::WorkerStats;
 use crate::admin::catalog::{LimitStat, PoolStat, ServerStat};
 use crate::admin::stats::StatsTable;
@@ -156,6 +157,19 @@ impl WorkerPool {
         let limit = self.pool().limits.dedicated_connections as usize;
         let links = self.links.get(server).ok_or(Exhausted { limit })?;
         self.dedicated.acquire(server, links.shard(), protocol)
+    }
+
+    /// A link to `server` for a subscribed client, counted with the dedicated connections.
+    pub fn subscriber_link(
+        &self,
+        server: usize,
+        protocol: Protocol,
+        confirmations: &Rc<Confirmations>,
+    ) -> Result<Rc<SubscriberLink>, Exhausted> {
+        let limit = self.pool().limits.dedicated_connections as usize;
+        let links = self.links.get(server).ok_or(Exhausted { limit })?;
+        self.dedicated
+            .subscribe(server, links.shard(), protocol, confirmations)
     }
 
     /// Gives back a dedicated connection; `clean` when nothing of its client lingers on it.

@@ -32,10 +32,12 @@ use super::merge::MergeKind;
 use super::pool::WorkerPool;
 use super::reply_queue::{OutputLimits, OutputState, Part, ReplyQueue};
 use super::stream::{Stream, read_some, release_if_large};
+use super::subscriber::Confirmations;
 use crate::admin::catalog::{LimitStat, PoolStat};
 use crate::log_limit::limited;
 
 mod holding;
+mod pubsub;
 
 /// How many requests a new client may have waiting before the sizes of its replies are known:
 /// until then each is expected to weigh this fraction of `client_max_pending_bytes`.
@@ -111,6 +113,8 @@ struct Session {
     paused: bool,
     /// The dedicated connections and transaction the client holds.
     holding: holding::Holding,
+    /// Its subscriptions.
+    subscriptions: pubsub::Subscriptions,
 }
 
 /// The pool's client limits, in the units the session compares them in.
@@ -227,8 +231,10 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
     let queue = Rc::new(ReplyQueue::new(output_limits, first_reply_estimate));
     queue.set_client(Some(Rc::clone(&stream)));
     let holding = holding::Holding::new(Rc::clone(&pool), Rc::clone(&queue));
+    let subscriptions = pubsub::Subscriptions::new(Rc::new(Confirmations::new(Rc::clone(&queue))));
     let mut session = Session {
         holding,
+        subscriptions,
         registration: Registration {
             key: context.sessions.register(&queue),
             context: Rc::clone(&context),
@@ -274,6 +280,7 @@ impl Session {
         loop {
             queue.allow_writes_through(false);
             self.check_held_connections(false);
+            self.check_subscriptions();
             if self.defer_partial_write() {
                 tokio::task::yield_now().await;
                 continue;
@@ -415,7 +422,8 @@ impl Session {
             && !self.backlog
             && self.queue.is_empty()
             && self.input.is_empty()
-            && self.holding.is_empty();
+            && self.holding.is_empty()
+            && !self.subscriptions.active();
         let asked = self
             .context
             .sessions
@@ -702,6 +710,9 @@ impl Session {
             self.reply_local();
             return Decision::Done;
         }
+        if let Some(decision) = self.check_subscribed_mode(command, args) {
+            return decision;
+        }
         if let Some(decision) = self.decide_in_transaction(command, args) {
             return decision;
         }
@@ -711,6 +722,7 @@ impl Session {
             Kind::Forward => self.route_whole(command, args),
             Kind::Blocking => self.blocking_call(command, args),
             Kind::Session(which) => self.session_command(which, command, args),
+            Kind::PubSub(which) => self.pubsub_command(which, args),
             Kind::Split(merge) => {
                 let keys = match command.keys(args) {
                     Ok(keys) => keys,

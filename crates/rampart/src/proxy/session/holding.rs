@@ -156,8 +156,11 @@ impl Session {
         if command.kind != Kind::Session(SessionCommand::Wait) {
             self.holding.release_done();
         }
-        let quit = command.kind == Kind::Local(LocalCommand::Quit);
-        (self.holding.transaction.is_some() && !quit)
+        let immediate = matches!(
+            command.kind,
+            Kind::Local(LocalCommand::Quit) | Kind::Session(SessionCommand::Reset)
+        );
+        (self.holding.transaction.is_some() && !immediate)
             .then(|| self.queue_in_transaction(command, args))
     }
 
@@ -213,6 +216,10 @@ impl Session {
                 }
                 None => self.reply_status(b"OK"),
             },
+            SessionCommand::Reset => {
+                self.reset();
+                Decision::Done
+            }
             SessionCommand::Wait => match &self.holding.pinned {
                 Some(pinned) => Decision::Held {
                     backend: Rc::clone(&pinned.backend),
@@ -225,6 +232,28 @@ impl Session {
                 )),
             },
         }
+    }
+
+    /// RESET: ends the transaction and WATCH (the pinned connection gets DISCARD and UNWATCH
+    /// behind whatever it still carries, and goes back), the subscriptions, the client's name
+    /// and authentication, and goes back to RESP2, as Redis does.
+    fn reset(&mut self) {
+        self.holding.transaction = None;
+        if let Some(pinned) = self.holding.pinned.take() {
+            if pinned.in_multi {
+                pinned.backend.send_silent(discard_request());
+            }
+            pinned.backend.send_silent(unwatch_request());
+            self.pool.release_dedicated(&pinned.backend, true);
+        }
+        self.subscriptions.close_all();
+        self.state.protocol = rampart_protocol::Protocol::Resp2;
+        self.state.name = None;
+        if self.pool.pool().redis_auth.is_some() {
+            self.state.authenticated = false;
+        }
+        encode::simple_string(&mut self.scratch, b"RESET");
+        self.reply_local();
     }
 
     /// A blocking command outside a transaction: on a dedicated connection of its own (or the
@@ -280,7 +309,7 @@ impl Session {
             | Kind::Split(_)
             | Kind::Blocking
             | Kind::Session(_) => {}
-            Kind::Local(_) | Kind::Unsupported(_) => {
+            Kind::Local(_) | Kind::Unsupported(_) | Kind::PubSub(_) => {
                 self.holding.note_refused();
                 return self.reply_error(format_args!(
                     "'{}' cannot be queued in a transaction through rampart",
@@ -537,6 +566,10 @@ impl Session {
 
 fn multi_request() -> Bytes {
     Bytes::from_static(b"*1\r\n$5\r\nMULTI\r\n")
+}
+
+fn unwatch_request() -> Bytes {
+    Bytes::from_static(b"*1\r\n$7\r\nUNWATCH\r\n")
 }
 
 fn discard_request() -> Bytes {
