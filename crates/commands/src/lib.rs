@@ -42,7 +42,7 @@ mod name_table;
 mod table;
 
 pub use args::Arguments;
-pub use command::{Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg};
+pub use command::{Command, KeySpec, Keyspace, Kind, LocalCommand, Merge, NumKeysRule, OptionArg};
 pub use error::{CommandError, NumKeysProblem};
 pub use keys::Keys;
 pub use lookup::{commands, is_http, lookup, resolve};

@@ -273,7 +273,7 @@ fn unknown_and_unsupported_commands_get_one_error_and_the_connection_stays_open(
     for command in [
         &["BLPOP", "x", "0"][..],
         &["MULTI"],
-        &["KEYS", "*"],
+        &["CONFIG", "GET", "maxmemory"],
         &["SUBSCRIBE", "c"],
     ] {
         match conn.call_str(command) {
