@@ -54,6 +54,9 @@ pub enum Kind {
     Session(SessionCommand),
     /// Pub/sub: a channel lives on the shard its name hashes to, as if it were a key.
     PubSub(PubSubCommand),
+    /// Over the keyspace of the whole pool: sent to every shard (or, for SCAN, to one shard
+    /// after another) and the replies combined, as the [`Keyspace`] command needs.
+    Keyspace(Keyspace),
     /// Refused with [`CommandError::Unsupported`]; the text is the reason shown to the user.
     Unsupported(&'static str),
 }
@@ -67,6 +70,24 @@ pub enum Merge {
     SumIntegers,
     /// MSET: `+OK` once every fragment answered `+OK`.
     AllOk,
+}
+
+/// The commands over the whole keyspace, which the proxy serves from every shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyspace {
+    /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]`: one shard after another, the shard's
+    /// index carried in the cursor.
+    Scan,
+    /// `DBSIZE`: the sum over the shards.
+    DbSize,
+    /// `KEYS pattern`: every shard's keys, one array.
+    Keys,
+    /// `RANDOMKEY`: a key of some shard; nil only when every shard is empty.
+    RandomKey,
+    /// `FLUSHDB [ASYNC|SYNC]`: every shard, refused while a shard is unreachable.
+    FlushDb,
+    /// `FLUSHALL [ASYNC|SYNC]`: as FLUSHDB.
+    FlushAll,
 }
 
 /// The commands the proxy answers itself; it implements each one.

@@ -369,6 +369,28 @@ mod tests {
     }
 
     #[test]
+    fn keyspace_commands_are_served_with_redis_arity() {
+        for name in ["scan", "dbsize", "keys", "randomkey", "flushdb", "flushall"] {
+            let args: [&[u8]; 2] = [name.as_bytes(), b"x"];
+            let command = lookup(name.as_bytes()).expect(name);
+            assert!(matches!(command.kind, crate::Kind::Keyspace(_)), "{name}");
+            if command.arity == 1 {
+                assert_eq!(
+                    resolve_text(&args),
+                    format!("ERR wrong number of arguments for '{name}' command").as_bytes()
+                );
+            } else {
+                assert!(resolve(&args).is_ok(), "{name}");
+            }
+        }
+        let args: [&[u8]; 1] = [b"SCAN"];
+        assert_eq!(
+            resolve_text(&args),
+            b"ERR wrong number of arguments for 'scan' command"
+        );
+    }
+
+    #[test]
     fn numkeys_texts_follow_redis() {
         let cases = [
             (

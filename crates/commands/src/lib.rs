@@ -43,7 +43,7 @@ mod table;
 
 pub use args::Arguments;
 pub use command::{
-    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
+    Command, KeySpec, Keyspace, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
     SessionCommand,
 };
 pub use error::{CommandError, NumKeysProblem};

@@ -40,8 +40,8 @@ pub fn commands() -> &'static [Command] {
 /// the name is known, a container's subcommand is known, the command is supported, and the
 /// argument count fits its arity.
 ///
-/// `Ok` is always a [`Kind::Forward`], [`Kind::Split`] or [`Kind::Local`] command (a
-/// subcommand for containers). An unsupported command is refused before its arity is checked,
+/// `Ok` is always a [`Kind::Forward`], [`Kind::Split`], [`Kind::Local`] or
+/// [`Kind::Keyspace`] command (a subcommand for containers). An unsupported command is refused before its arity is checked,
 /// so `BLPOP` alone is told it is unsupported rather than short of arguments.
 ///
 /// # Errors

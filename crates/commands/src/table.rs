@@ -8,17 +8,16 @@
 //! Every command nutcracker 0.5.0 forwarded is forwarded, with its keys fixed where nutcracker
 //! routed by the wrong argument (ZUNION, ZINTER and ZDIFF by their keys, not `numkeys`; EVAL
 //! with any `numkeys`; every key of SMOVE, RENAME, SUNION... listed so the proxy can check they
-//! share a shard). MGET, MSET, DEL, UNLINK, TOUCH and EXISTS are split per shard.
+//! share a shard). MGET, MSET, DEL, UNLINK, TOUCH and EXISTS are split per shard; SCAN, DBSIZE,
+//! KEYS, RANDOMKEY, FLUSHDB and FLUSHALL are served over the keyspace of every shard.
 
 use crate::command::{
-    Command, KeySpec, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
+    Command, KeySpec, Keyspace, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
     SessionCommand,
 };
 
 /// Reason given for PUBSUB introspection.
 const PUBSUB: &str = "pub/sub introspection would need every shard's view merged; ask the shards";
-/// Reason given for commands that scan or clear a whole server.
-const KEYSPACE: &str = "it operates on the whole keyspace of one server";
 /// Reason given for server administration.
 const ADMIN: &str = "it administers a single server; run it on that server directly";
 /// Reason given for commands reporting on one server.
@@ -246,6 +245,14 @@ const fn session(command: Command, which: SessionCommand) -> Command {
     }
 }
 
+/// `command`, served over the keyspace of every shard.
+const fn keyspace(command: Command, which: Keyspace) -> Command {
+    Command {
+        kind: Kind::Keyspace(which),
+        ..command
+    }
+}
+
 /// A command the proxy answers itself.
 const fn local(name: &'static str, arity: i32, which: LocalCommand) -> Command {
     Command {
@@ -321,7 +328,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     local("command", -1, LocalCommand::Command),
     refuse(plain("config", -2), ADMIN),
     write("copy", -3, TWO_KEYS),
-    refuse(read("dbsize", 1, NO_KEY), KEYSPACE),
+    keyspace(read("dbsize", 1, NO_KEY), Keyspace::DbSize),
     refuse(plain("debug", -2), ADMIN),
     write("decr", 2, KEY),
     write("decrby", 3, KEY),
@@ -341,8 +348,8 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(plain("failover", -1), ADMIN),
     write("fcall", -3, SCRIPT_KEYS),
     read("fcall_ro", -3, SCRIPT_KEYS),
-    refuse(plain("flushall", -1), KEYSPACE),
-    refuse(plain("flushdb", -1), KEYSPACE),
+    keyspace(plain("flushall", -1), Keyspace::FlushAll),
+    keyspace(plain("flushdb", -1), Keyspace::FlushDb),
     refuse(plain("function", -2), SCRIPTS),
     write("geoadd", -5, KEY),
     read("geodist", -4, KEY),
@@ -381,7 +388,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     write("incrby", 3, KEY),
     write("incrbyfloat", 3, KEY),
     local("info", -1, LocalCommand::Info),
-    refuse(read("keys", 2, NO_KEY), KEYSPACE),
+    keyspace(read("keys", 2, NO_KEY), Keyspace::Keys),
     refuse(plain("lastsave", 1), SERVER_STATE),
     refuse(plain("latency", -2), ADMIN),
     read("lcs", -3, TWO_KEYS),
@@ -427,7 +434,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(plain("pubsub", -2), PUBSUB),
     pubsub(plain("punsubscribe", -1), PubSubCommand::PUnsubscribe),
     local("quit", -1, LocalCommand::Quit),
-    refuse(read("randomkey", 1, NO_KEY), KEYSPACE),
+    keyspace(read("randomkey", 1, NO_KEY), Keyspace::RandomKey),
     refuse(plain("readonly", 1), CLUSTER),
     refuse(plain("readwrite", 1), CLUSTER),
     write("rename", 3, TWO_KEYS),
@@ -444,7 +451,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     write("rpushx", -3, KEY),
     write("sadd", -3, KEY),
     refuse(plain("save", 1), ADMIN),
-    refuse(read("scan", -2, NO_KEY), KEYSPACE),
+    keyspace(read("scan", -2, NO_KEY), Keyspace::Scan),
     read("scard", 2, KEY),
     local("script", -2, LocalCommand::Script),
     read("sdiff", -2, ALL_KEYS),
@@ -545,7 +552,7 @@ pub(crate) const COMMANDS: &[Command] = &[
 #[cfg(test)]
 mod tests {
     use super::COMMANDS;
-    use crate::command::{Command, KeySpec, Kind, LocalCommand, Merge};
+    use crate::command::{Command, KeySpec, Keyspace, Kind, LocalCommand, Merge};
 
     fn all() -> impl Iterator<Item = &'static Command> {
         COMMANDS
@@ -652,6 +659,27 @@ mod tests {
     }
 
     #[test]
+    fn keyspace_commands_are_exactly_the_six() {
+        let keyspace: Vec<(&str, Keyspace)> = all()
+            .filter_map(|command| match command.kind {
+                Kind::Keyspace(which) => Some((command.name, which)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            keyspace,
+            [
+                ("dbsize", Keyspace::DbSize),
+                ("flushall", Keyspace::FlushAll),
+                ("flushdb", Keyspace::FlushDb),
+                ("keys", Keyspace::Keys),
+                ("randomkey", Keyspace::RandomKey),
+                ("scan", Keyspace::Scan),
+            ]
+        );
+    }
+
+    #[test]
     fn refused_commands_say_why() {
         for command in all() {
             if let Kind::Unsupported(reason) = command.kind {
@@ -659,8 +687,7 @@ mod tests {
             }
         }
         for name in [
-            "move", "pubsub", "keys", "scan", "flushall", "config", "function", "cluster",
-            "readonly", "migrate",
+            "move", "pubsub", "config", "function", "cluster", "readonly", "migrate",
         ] {
             let command = COMMANDS
                 .iter()

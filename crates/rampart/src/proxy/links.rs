@@ -65,6 +65,20 @@ impl ServerLinks {
         self.resp3.borrow().iter().for_each(visit);
     }
 
+    /// Whether some connection to the shard's master failed on its last try. Each such
+    /// connection is asked to try again now, so that a shard back up is seen as reachable
+    /// without waiting for a request to go to it.
+    pub fn check_failing(&self) -> bool {
+        let mut failing = false;
+        self.each_master(|backend| {
+            if backend.is_failing() {
+                failing = true;
+                backend.preconnect();
+            }
+        });
+        failing
+    }
+
     /// For a read-only command while a connection to the master for `protocol` is failing:
     /// that connection's replica connection.
     pub fn replica_for_read(&self, protocol: Protocol) -> Option<Rc<Backend>> {

@@ -209,7 +209,7 @@ fn is_valid_client_name(name: &[u8]) -> bool {
 
 /// An integer as Redis's `string2ll` reads it: an optional `-`, then digits without a leading
 /// zero (`0` itself excepted), within 64 bits.
-fn redis_integer(text: &[u8]) -> Option<i64> {
+pub(super) fn redis_integer(text: &[u8]) -> Option<i64> {
     let digits = text.strip_prefix(b"-").unwrap_or(text);
     let leading_zero = digits.first() == Some(&b'0') && (digits.len() > 1 || digits != text);
     if digits.is_empty() || leading_zero || !digits.iter().all(u8::is_ascii_digit) {

@@ -2,7 +2,9 @@
 //! order, the summed integers of DEL/UNLINK/TOUCH/EXISTS, MSET's single `+OK`, and INFO's
 //! keyspace summed over every shard. The first error among the fragments is the reply, except
 //! for INFO, which sums the shards that answered so clients' connect-time INFO still works.
+//! The whole-keyspace commands (SCAN, DBSIZE, KEYS...) combine as `keyspace_merge` says.
 
+use super::keyspace_merge::KeyspaceMerge;
 use super::local::Broadcast;
 use bytes::{Bytes, BytesMut};
 use std::ops::Range;
@@ -23,6 +25,8 @@ pub enum MergeKind {
     Info { local: Bytes, protocol: Protocol },
     /// A request sent to every shard (SCRIPT).
     Broadcast(Broadcast),
+    /// SCAN, DBSIZE, KEYS, RANDOMKEY, FLUSHDB, FLUSHALL.
+    Keyspace(KeyspaceMerge),
 }
 
 /// A split request waiting for its fragments. Its vectors and output buffer keep their
@@ -92,7 +96,7 @@ impl Merging {
             ..
         } = self;
         let mut answered = replies.iter().flatten();
-        if !matches!(kind, MergeKind::Info { .. })
+        if !matches!(kind, MergeKind::Info { .. } | MergeKind::Keyspace(_))
             && let Some(error) = answered.clone().find(|reply| is_error(reply))
         {
             return Bytes::clone(error);
@@ -126,6 +130,7 @@ impl Merging {
                 let replies: Vec<&Bytes> = answered.collect();
                 all_say_yes(out, &replies);
             }
+            MergeKind::Keyspace(keyspace) => return keyspace.combine(replies, out),
             MergeKind::Info { local, protocol } => {
                 let mut text = local.to_vec();
                 let answered: Vec<&Bytes> = answered.filter(|reply| !is_error(reply)).collect();

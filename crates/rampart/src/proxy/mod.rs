@@ -5,15 +5,19 @@
 //! and the `links` to each server) to backend connections (`backend`, told of their shard by
 //! `shard`); transactions and blocking commands go on connections a client holds alone
 //! (`dedicated`, held by the session's `session::holding`), subscriptions on links of their
-//! own (`subscriber`, managed by `session::pubsub`). Replies come back through each client's `reply_queue`, with split requests
-//! merged (`merge`). Counting goes through `worker_stats`; `memory` gives what bursts freed
-//! back to the operating system. `bind_listeners` binds every
-//! socket before any worker starts, so a bind failure stops start-up with a clear error.
+//! own (`subscriber`, managed by `session::pubsub`). Replies come back through each client's
+//! `reply_queue`, with split requests merged (`merge`). The commands over the whole keyspace
+//! (SCAN, DBSIZE, KEYS...) are planned by `keyspace`, their replies combined by
+//! `keyspace_merge`, SCAN's cursor by `scan_cursor`. Counting goes through `worker_stats`;
+//! `memory` gives what bursts freed back to the operating system. `bind_listeners` binds
+//! every socket before any worker starts, so a bind failure stops start-up with a clear error.
 
 pub mod backend;
 pub mod client;
 pub mod context;
 pub mod dedicated;
+pub mod keyspace;
+pub mod keyspace_merge;
 pub mod links;
 pub mod listener;
 pub mod local;
@@ -25,6 +29,7 @@ pub mod pool;
 pub mod registry;
 pub mod reply_queue;
 pub mod ring;
+pub mod scan_cursor;
 pub mod session;
 pub mod shard;
 pub mod stream;

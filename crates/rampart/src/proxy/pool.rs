@@ -137,6 +137,16 @@ impl WorkerPool {
         self.ring.is_live(server)
     }
 
+    /// Whether `server` is in the ring and no connection to it is failing (a failing one is
+    /// asked to reconnect now, so that the next call sees a shard that came back).
+    pub fn is_reachable(&self, server: usize) -> bool {
+        self.is_live(server)
+            && self
+                .links
+                .get(server)
+                .is_some_and(|links| !links.check_failing())
+    }
+
     /// A connection to `server` for clients speaking `protocol`.
     #[expect(
         clippy::indexing_slicing,

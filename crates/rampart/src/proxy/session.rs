@@ -27,6 +27,7 @@ use tokio::time::{Duration, Instant, sleep_until};
 use super::backend::Backend;
 use super::client::IdleClient;
 use super::context::WorkerContext;
+use super::keyspace::{self, Plan};
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
 use super::pool::WorkerPool;
@@ -672,6 +673,10 @@ impl Session {
                 self.fan_out_info();
                 self.input.advance(length);
             }
+            Decision::Keyspace(plan) => {
+                self.send_keyspace(plan);
+                self.input.advance(length);
+            }
         }
     }
 
@@ -719,6 +724,9 @@ impl Session {
         match command.kind {
             Kind::Local(local_command) => self.answer_local(local_command, args),
             Kind::Forward if command.may_block(args) => self.blocking_call(command, args),
+            Kind::Keyspace(command) => {
+                Decision::Keyspace(keyspace::plan(command, args, &self.pool, &mut self.scratch))
+            }
             Kind::Forward => self.route_whole(command, args),
             Kind::Blocking => self.blocking_call(command, args),
             Kind::Session(which) => self.session_command(which, command, args),
@@ -936,6 +944,34 @@ impl Session {
         self.fan_out(request, kind);
     }
 
+    /// SCAN to the one shard its cursor points at, DBSIZE, KEYS, RANDOMKEY, FLUSHDB and
+    /// FLUSHALL to every shard, as `keyspace` planned them (or its refusal).
+    fn send_keyspace(&mut self, plan: Plan) {
+        match plan {
+            Plan::Replied => self.reply_local(),
+            Plan::EveryShard { request, merge } => {
+                self.pool.fragments(self.pool.pool().servers.len());
+                self.fan_out(request, MergeKind::Keyspace(merge));
+            }
+            Plan::OneShard {
+                server,
+                request,
+                merge,
+            } => {
+                let mut merging = self.queue.merging();
+                merging.prepare(MergeKind::Keyspace(merge), 1);
+                let seq = self.queue.push_merging(merging, request.len());
+                self.pool.backend(server, self.state.protocol).send(
+                    request,
+                    self.received,
+                    &self.queue,
+                    seq,
+                    Part::Fragment(0),
+                );
+            }
+        }
+    }
+
     /// Sends `request` to every live shard and merges their replies in one slot. With no
     /// live shard the reply is nutcracker's `-ERR Connection refused` (INFO still gives the
     /// proxy's own sections).
@@ -1000,4 +1036,6 @@ enum Decision {
     Info,
     /// Send the request to every shard (SCRIPT LOAD/EXISTS/FLUSH).
     Broadcast(Broadcast),
+    /// A command over the whole keyspace (SCAN, DBSIZE, KEYS...), as `keyspace` planned it.
+    Keyspace(Plan),
 }

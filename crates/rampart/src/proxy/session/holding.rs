@@ -309,7 +309,7 @@ impl Session {
             | Kind::Split(_)
             | Kind::Blocking
             | Kind::Session(_) => {}
-            Kind::Local(_) | Kind::Unsupported(_) | Kind::PubSub(_) => {
+            Kind::Local(_) | Kind::Unsupported(_) | Kind::PubSub(_) | Kind::Keyspace(_) => {
                 self.holding.note_refused();
                 return self.reply_error(format_args!(
                     "'{}' cannot be queued in a transaction through rampart",
