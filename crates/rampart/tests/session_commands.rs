@@ -15,10 +15,10 @@ use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::process::{Rampart, Redis, pool_yaml, run_within};
+use support::process::{Redis, run_within};
 use support::resp::{Client, Reply, bulk, cmd, encode_all, ok};
-use support::route::place;
-use support::{free_port, wait_until};
+use support::shards::Cluster;
+use support::wait_until;
 
 /// The tests of this file run one at a time, so that the latency measured in one is not that
 /// of another's load.
@@ -30,66 +30,22 @@ fn alone() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// rampart over `shards` redis-servers (named shard-0...), murmur/ketama with `{}` hash tags.
-struct Pool {
-    backends: Vec<Redis>,
-    proxy: Rampart,
-    port: u16,
+/// rampart over `shards` redis-servers (s0, s1...), murmur/ketama with `{}` hash tags.
+fn start(shards: usize, directives: &str) -> Cluster {
+    let directives =
+        format!("  hash: murmur\n  distribution: ketama\n  hash_tag: \"{{}}\"\n{directives}");
+    Cluster::start(shards, &directives, &[])
 }
 
-impl Pool {
-    fn start(shards: usize, directives: &str) -> Pool {
-        let backends: Vec<Redis> = (0..shards).map(|_| Redis::start(&[])).collect();
-        let entries: Vec<String> = backends
-            .iter()
-            .enumerate()
-            .map(|(index, backend)| format!("127.0.0.1:{}:1 shard-{index}", backend.port))
-            .collect();
-        let port = free_port();
-        let directives =
-            format!("  hash: murmur\n  distribution: ketama\n  hash_tag: \"{{}}\"\n{directives}");
-        let yaml = pool_yaml("sessions", port, &directives, &entries);
-        let proxy = Rampart::start(&yaml, &[port], &[]);
-        Pool {
-            backends,
-            proxy,
-            port,
-        }
-    }
+fn shard_of(pool: &Cluster, key: &str) -> usize {
+    pool.shards_of(&[key.to_string()])[0]
+}
 
-    fn client(&self) -> Client {
-        Client::connect(self.port).expect("connect to rampart")
-    }
-
-    /// The backend index each key is placed on.
-    fn shard_of(&self, key: &str) -> usize {
-        let placed = place(&self.proxy.config, None, &[], &[key.as_bytes().to_vec()]);
-        let address = &placed[0].address;
-        self.backends
-            .iter()
-            .position(|backend| address.ends_with(&format!(":{}", backend.port)))
-            .expect("placed on a backend")
-    }
-
-    /// `count` keys `prefix0, prefix1...` that are on `shard`, and one that is not.
-    fn keys_on(&self, shard: usize, prefix: &str, count: usize) -> (Vec<String>, String) {
-        let mut on = Vec::new();
-        let mut off = None;
-        for index in 0.. {
-            let key = format!("{prefix}{index}");
-            if self.shard_of(&key) == shard {
-                if on.len() < count {
-                    on.push(key);
-                }
-            } else if off.is_none() {
-                off = Some(key);
-            }
-            if on.len() == count && off.is_some() {
-                break;
-            }
-        }
-        (on, off.expect("a key elsewhere"))
-    }
+/// A key `prefix<n>` on `shard`, and one that is not.
+fn keys_on(pool: &Cluster, shard: usize, prefix: &str) -> (String, String) {
+    let mut keys = pool.key_per_shard(prefix);
+    let on = keys.remove(shard);
+    (on, keys.remove(0))
 }
 
 fn run_all(client: &mut Client, commands: &[Vec<Vec<u8>>]) -> Vec<Reply> {
@@ -107,7 +63,7 @@ fn class(reply: &Reply) -> String {
 #[test]
 fn transactions_answer_as_redis_server_does() {
     let _alone = alone();
-    let pool = Pool::start(3, "");
+    let pool = start(3, "");
     let direct = Redis::start(&[]);
     let script: Vec<Vec<Vec<u8>>> = vec![
         cmd(&["EXEC"]),
@@ -144,7 +100,7 @@ fn transactions_answer_as_redis_server_does() {
         cmd(&["BLPOP", "{t}l", "0"]),
         cmd(&["EXEC"]),
     ];
-    let through = run_all(&mut pool.client(), &script);
+    let through = run_all(&mut pool.conn(), &script);
     let redis = run_all(&mut direct.client(), &script);
     for ((command, got), want) in script.iter().zip(&through).zip(&redis) {
         assert_eq!(
@@ -163,10 +119,10 @@ fn transactions_answer_as_redis_server_does() {
 #[test]
 fn a_transaction_stays_on_one_shard() {
     let _alone = alone();
-    let pool = Pool::start(3, "");
-    let shard = pool.shard_of("first");
-    let (_, elsewhere) = pool.keys_on(shard, "k", 1);
-    let mut client = pool.client();
+    let pool = start(3, "");
+    let shard = shard_of(&pool, "first");
+    let (_, elsewhere) = keys_on(&pool, shard, "k");
+    let mut client = pool.conn();
     let replies = client.pipeline(&[
         cmd(&["MULTI"]),
         cmd(&["SET", "first", "1"]),
@@ -180,7 +136,7 @@ fn a_transaction_stays_on_one_shard() {
         panic!("a key on another shard inside MULTI gave {:?}", replies[2]);
     };
     assert!(
-        text.contains(&format!("shard-{shard}")) && text.contains("hash tags"),
+        text.contains(&format!("'s{shard}'")) && text.contains("hash tags"),
         "the error names both shards: -{text}"
     );
     assert_eq!(
@@ -189,12 +145,12 @@ fn a_transaction_stays_on_one_shard() {
     );
     assert_eq!(replies[4], Reply::Bulk(None), "nothing of it ran");
     // WATCH over two shards is refused; WATCH, then a transaction on another shard, too.
-    let (watched, other) = pool.keys_on(shard, "w", 1);
-    let Reply::Error(text) = client.call_str(&["WATCH", &watched[0], &other]) else {
+    let (watched, other) = keys_on(&pool, shard, "w");
+    let Reply::Error(text) = client.call_str(&["WATCH", &watched, &other]) else {
         panic!("WATCH across shards was accepted");
     };
     assert!(text.contains("'watch'"), "-{text}");
-    assert_eq!(client.call_str(&["WATCH", &watched[0]]), ok());
+    assert_eq!(client.call_str(&["WATCH", &watched]), ok());
     assert_eq!(client.call_str(&["MULTI"]), ok());
     assert!(matches!(
         client.call_str(&["SET", &other, "x"]),
@@ -209,9 +165,9 @@ fn a_transaction_stays_on_one_shard() {
 #[test]
 fn watch_aborts_exec_when_another_client_writes() {
     let _alone = alone();
-    let pool = Pool::start(2, "");
-    let mut watcher = pool.client();
-    let mut writer = pool.client();
+    let pool = start(2, "");
+    let mut watcher = pool.conn();
+    let mut writer = pool.conn();
     assert_eq!(watcher.call_str(&["SET", "{w}k", "1"]), ok());
     assert_eq!(watcher.call_str(&["WATCH", "{w}k"]), ok());
     assert_eq!(watcher.call_str(&["GET", "{w}k"]), bulk("1"));
@@ -240,7 +196,7 @@ fn watch_aborts_exec_when_another_client_writes() {
 #[test]
 fn a_watch_retry_loop_keeps_a_counter_exact() {
     let _alone = alone();
-    let pool = Pool::start(3, "");
+    let pool = start(3, "");
     let url = format!("redis://127.0.0.1:{}/", pool.port);
     let start = Arc::new(Barrier::new(20));
     let workers: Vec<_> = (0..20)
@@ -277,7 +233,7 @@ fn a_watch_retry_loop_keeps_a_counter_exact() {
         .map(|worker| worker.join().expect("worker"))
         .sum();
     assert_eq!(
-        pool.client().call_str(&["GET", "{c}counter"]),
+        pool.conn().call_str(&["GET", "{c}counter"]),
         bulk("1000"),
         "every increment counted once"
     );
@@ -287,7 +243,7 @@ fn a_watch_retry_loop_keeps_a_counter_exact() {
 #[test]
 fn redis_py_transactions_keep_a_counter_exact() {
     let _alone = alone();
-    let pool = Pool::start(3, "");
+    let pool = start(3, "");
     for protocol in ["2", "3"] {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/redis_py_transactions.py");
@@ -352,7 +308,7 @@ fn percentile(sorted: &[Duration], percent: usize) -> Duration {
 fn blocked_pops_do_not_delay_other_clients() {
     let _alone = alone();
     support::ensure_open_file_limit(4096);
-    let pool = Pool::start(3, "");
+    let pool = start(3, "");
     let baseline = measure_latency(pool.port, 200, Duration::from_secs(2));
     let mut blocked = blocked_clients(pool.port, 50, |index| format!("queue:{index}"));
     wait_until(
@@ -360,7 +316,7 @@ fn blocked_pops_do_not_delay_other_clients() {
         Duration::from_secs(10),
         || {
             let blocked: usize = pool
-                .backends
+                .redis
                 .iter()
                 .map(|backend| {
                     let info = backend.client().call_str(&["INFO", "clients"]);
@@ -392,7 +348,7 @@ fn blocked_pops_do_not_delay_other_clients() {
         "throughput fell by half or more"
     );
     // Every blocked client gets its own value.
-    let mut pusher = pool.client();
+    let mut pusher = pool.conn();
     for index in 0..50 {
         let key = format!("queue:{index}");
         assert_eq!(
@@ -416,9 +372,9 @@ fn blocked_pops_do_not_delay_other_clients() {
 #[test]
 fn dedicated_connections_are_bounded_and_given_back() {
     let _alone = alone();
-    let pool = Pool::start(1, "  dedicated_connections: 4\n  server_connections: 1\n");
+    let pool = start(1, "  dedicated_connections: 4\n  server_connections: 1\n");
     let backend_clients = || {
-        let info = pool.backends[0].client().call_str(&["INFO", "clients"]);
+        let info = pool.redis[0].client().call_str(&["INFO", "clients"]);
         info.text()
             .unwrap_or_default()
             .lines()
@@ -430,7 +386,7 @@ fn dedicated_connections_are_bounded_and_given_back() {
     wait_until("4 dedicated connections", Duration::from_secs(10), || {
         backend_clients() >= 5
     });
-    let mut fifth = pool.client();
+    let mut fifth = pool.conn();
     let Reply::Error(text) = fifth.call_str(&["BLPOP", "bq:x", "0"]) else {
         panic!("a fifth blocking call went through with dedicated_connections: 4");
     };
@@ -451,7 +407,7 @@ fn dedicated_connections_are_bounded_and_given_back() {
         || backend_clients() <= 3,
     );
     let again = blocked_clients(pool.port, 4, |index| format!("bq:{index}"));
-    let mut pusher = pool.client();
+    let mut pusher = pool.conn();
     for index in 0..4 {
         pusher.call_str(&["RPUSH", &format!("bq:{index}"), "v"]);
     }
@@ -481,8 +437,8 @@ fn dedicated_connections_are_bounded_and_given_back() {
 #[test]
 fn a_dead_server_ends_transactions_and_blocked_calls_with_an_error() {
     let _alone = alone();
-    let mut pool = Pool::start(1, "  timeout: 2000\n");
-    let mut in_transaction = pool.client();
+    let mut pool = start(1, "  timeout: 2000\n");
+    let mut in_transaction = pool.conn();
     assert_eq!(in_transaction.call_str(&["MULTI"]), ok());
     assert_eq!(
         in_transaction.call_str(&["SET", "dead:k", "1"]),
@@ -490,13 +446,13 @@ fn a_dead_server_ends_transactions_and_blocked_calls_with_an_error() {
     );
     let mut blocked = blocked_clients(pool.port, 1, |_| "dead:q".into()).remove(0);
     wait_until("the pop blocked", Duration::from_secs(10), || {
-        pool.backends[0]
+        pool.redis[0]
             .client()
             .call_str(&["INFO", "clients"])
             .text()
             .is_some_and(|text| text.contains("blocked_clients:1"))
     });
-    pool.backends[0].kill();
+    pool.redis[0].kill();
     let reply = blocked
         .read_reply()
         .expect("the blocked client is answered");

@@ -424,7 +424,7 @@ impl Session {
             && self.queue.is_empty()
             && self.input.is_empty()
             && self.holding.is_empty()
-            && !self.subscriptions.active();
+            && !self.subscriptions.holds_links();
         let asked = self
             .context
             .sessions

@@ -71,8 +71,13 @@ impl Subscriptions {
         }
     }
 
-    /// Subscribed, or waiting for a confirmation: Redis's subscribed mode.
+    /// Subscribed to something: Redis's subscribed mode.
     pub(super) fn active(&self) -> bool {
+        !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
+    }
+
+    /// Holds a link or waits for a confirmation: the session must stay.
+    pub(super) fn holds_links(&self) -> bool {
         self.links.iter().any(Option::is_some) || self.confirmations.waiting()
     }
 
