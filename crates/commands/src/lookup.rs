@@ -40,9 +40,9 @@ pub fn commands() -> &'static [Command] {
 /// the name is known, a container's subcommand is known, the command is supported, and the
 /// argument count fits its arity.
 ///
-/// `Ok` is always a [`Kind::Forward`], [`Kind::Split`], [`Kind::Local`] or
-/// [`Kind::Keyspace`] command (a subcommand for containers). An unsupported command is refused before its arity is checked,
-/// so `BLPOP` alone is told it is unsupported rather than short of arguments.
+/// `Ok` is any command but a [`Kind::Unsupported`] one (a subcommand for containers). An
+/// unsupported command is refused before its arity is checked, so `CONFIG` alone is told it is
+/// unsupported rather than short of arguments.
 ///
 /// # Errors
 ///
