@@ -1,7 +1,7 @@
 //! Commands that hold a server connection, through rampart over real redis-servers:
 //! transactions (MULTI/EXEC/DISCARD, WATCH/UNWATCH) on one shard, compared reply for reply
 //! with a redis-server; a WATCH retry loop and redis-py transactions from 20 clients keeping
-//! a counter exact; 50 clients blocked in BLPOP while 200 others run GET/SET (their latency
+//! a counter exact; node-redis running all of them and pub/sub; 50 clients blocked in BLPOP while 200 others run GET/SET (their latency
 //! measured with and without the blocked ones); blocked clients that leave giving their
 //! connection back; the `dedicated_connections` bound; and what a client sees when the server
 //! under its transaction or blocked call dies.
@@ -256,6 +256,30 @@ fn redis_py_transactions_keep_a_counter_exact() {
         )
         .unwrap_or_else(|failure| panic!("redis-py RESP{protocol}: {failure}"));
         eprintln!("redis-py RESP{protocol}: {}", output.trim());
+    }
+}
+
+/// node-redis 6: MULTI/EXEC, WATCH, BLPOP and pub/sub, in RESP2 and RESP3.
+#[test]
+fn node_redis_runs_transactions_blocking_pops_and_pub_sub() {
+    let _alone = alone();
+    let pool = start(3, "");
+    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node");
+    assert!(
+        node.join("node_modules/redis/package.json").exists(),
+        "node-redis is missing: run scripts/install-deps"
+    );
+    for resp in ["2", "3"] {
+        let output = run_within(
+            Command::new("node")
+                .arg("node-redis-sessions.js")
+                .arg(pool.port.to_string())
+                .args(["--resp", resp])
+                .current_dir(&node),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|failure| panic!("node-redis RESP{resp}: {failure}"));
+        assert!(output.trim_end().ends_with(": ok"), "{output}");
     }
 }
 
