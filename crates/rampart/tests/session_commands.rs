@@ -77,6 +77,7 @@ fn transactions_answer_as_redis_server_does() {
         cmd(&["GET", "{t}a"]),
         cmd(&["MGET", "{t}a", "{t}b"]),
         cmd(&["EXEC"]),
+        cmd(&["WAIT", "0", "0"]),
         cmd(&["MULTI"]),
         cmd(&["INCR", "{t}a"]),
         cmd(&["DISCARD"]),
