@@ -457,6 +457,23 @@ fn dedicated_connections_are_bounded_and_given_back() {
             Reply::Array(None)
         );
     }
+    // Clients that ran a transaction and then sit idle give their connection back: more
+    // transactions than dedicated_connections, each on its own client left open, all run.
+    let mut idle_clients = Vec::new();
+    for index in 0..8 {
+        let mut client = pool.conn();
+        let key = format!("tx:{index}");
+        wait_until(
+            "a dedicated connection for a transaction",
+            Duration::from_secs(10),
+            || {
+                let replies =
+                    client.pipeline(&[cmd(&["MULTI"]), cmd(&["SET", &key, "1"]), cmd(&["EXEC"])]);
+                matches!(replies[2], Reply::Array(Some(_)))
+            },
+        );
+        idle_clients.push(client);
+    }
 }
 
 #[test]

@@ -263,6 +263,18 @@ impl ReplyQueue {
         queue.unanswered > 0 && matches!(queue.slots.front(), Some(Slot::Ready(_)))
     }
 
+    /// Whether request `seq` has its reply (written to the client, or ready to be).
+    pub fn is_answered(&self, seq: u64) -> bool {
+        let queue = self.queue.borrow();
+        match seq.checked_sub(queue.first_seq) {
+            None => true,
+            Some(index) => usize::try_from(index)
+                .ok()
+                .and_then(|index| queue.slots.get(index))
+                .is_none_or(|slot| matches!(slot, Slot::Ready(_))),
+        }
+    }
+
     /// Fills slot `seq` (or one fragment of it) with a reply.
     pub fn complete(&self, seq: u64, part: Part, reply: Bytes) {
         let mut queue = self.queue.borrow_mut();

@@ -419,16 +419,19 @@ impl Session {
             self.closing = Closing::Draining;
             return None;
         }
+        let asked = self
+            .context
+            .sessions
+            .take_park_request(self.registration.key);
+        if asked {
+            self.holding.release_finished();
+        }
         let idle = self.open()
             && !self.backlog
             && self.queue.is_empty()
             && self.input.is_empty()
             && self.holding.is_empty()
             && !self.subscriptions.holds_links();
-        let asked = self
-            .context
-            .sessions
-            .take_park_request(self.registration.key);
         (asked && idle).then_some(Ending::Park)
     }
 
@@ -647,6 +650,7 @@ impl Session {
                 let seq = self.queue.push_waiting(request.len());
                 if blocking {
                     backend.send_blocking(request, self.received, &self.queue, seq);
+                    self.track_wait(seq);
                 } else {
                     backend.send(request, self.received, &self.queue, seq, Part::Whole);
                 }
@@ -1019,8 +1023,8 @@ enum Decision {
     Forward { server: usize, access: Access },
     /// Send the request whole over this connection (a replica, for `replica_reads`).
     ForwardTo(Rc<Backend>),
-    /// Send the request whole over a dedicated connection the client holds; `blocking`: the
-    /// pool's `timeout` does not apply.
+    /// Send the request whole over a dedicated connection the client holds; `blocking` (WAIT):
+    /// the pool's `timeout` does not apply.
     Held {
         backend: Rc<Backend>,
         blocking: bool,

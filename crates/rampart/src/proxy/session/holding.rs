@@ -52,6 +52,9 @@ pub(super) struct Holding {
     pinned: Option<Pinned>,
     transaction: Option<Transaction>,
     blocked: Vec<Blocked>,
+    /// WAITs sent on the pinned connection and not answered yet (their sequence numbers): the
+    /// connection is not given back while one is out.
+    waits: Vec<u64>,
 }
 
 impl Holding {
@@ -62,17 +65,22 @@ impl Holding {
             pinned: None,
             transaction: None,
             blocked: Vec::new(),
+            waits: Vec::new(),
         }
     }
 
     /// Holds nothing: the session may be parked.
     pub(super) fn is_empty(&self) -> bool {
-        self.pinned.is_none() && self.transaction.is_none() && self.blocked.is_empty()
+        self.pinned.is_none()
+            && self.transaction.is_none()
+            && self.blocked.is_empty()
+            && self.waits.is_empty()
     }
 
-    /// Whether every reply still to come is that of a blocking call on its own connection.
+    /// Whether every reply still to come is that of a blocking call or a WAIT.
     pub(super) fn waits_only_on_blocked(&self) -> bool {
-        !self.blocked.is_empty() && self.queue.unanswered() == self.blocked.len()
+        let blocking = self.blocked.len() + self.waits.len();
+        blocking > 0 && self.queue.unanswered() == blocking
     }
 
     /// Inside MULTI: a refused command makes EXEC fail.
@@ -91,8 +99,10 @@ impl Holding {
             .map(|pinned| Rc::clone(&pinned.backend))
     }
 
-    /// Gives back the connections whose blocking call was answered.
+    /// Gives back the connections whose blocking call was answered, and forgets answered WAITs.
     pub(super) fn release_answered(&mut self) {
+        let queue = &self.queue;
+        self.waits.retain(|&seq| !queue.is_answered(seq));
         let pool = &self.pool;
         self.blocked.retain(|blocked| {
             let answered = blocked.backend.is_idle();
@@ -116,9 +126,23 @@ impl Holding {
         had_state
     }
 
-    /// Gives the pinned connection back if its transaction and WATCH are over.
+    /// An idle client gives back a pinned connection whose transaction and WATCH are over once
+    /// everything sent on it is answered (a WAIT right after EXEC is no longer expected).
+    pub(super) fn release_finished(&mut self) {
+        if self.waits.is_empty()
+            && let Some(pinned) = self
+                .pinned
+                .take_if(|pinned| pinned.done && pinned.backend.is_idle())
+        {
+            self.pool.release_dedicated(&pinned.backend, true);
+        }
+    }
+
+    /// Gives the pinned connection back if its transaction and WATCH are over and no WAIT is
+    /// out on it.
     fn release_done(&mut self) {
-        if let Some(pinned) = self.pinned.take_if(|pinned| pinned.done) {
+        let waiting = !self.waits.is_empty();
+        if let Some(pinned) = self.pinned.take_if(|pinned| pinned.done && !waiting) {
             self.pool.release_dedicated(&pinned.backend, true);
         }
     }
@@ -127,7 +151,7 @@ impl Holding {
 impl Drop for Holding {
     fn drop(&mut self) {
         if let Some(pinned) = self.pinned.take() {
-            let clean = pinned.done && self.transaction.is_none();
+            let clean = pinned.done && self.transaction.is_none() && pinned.backend.is_idle();
             self.pool.release_dedicated(&pinned.backend, clean);
         }
         for blocked in self.blocked.drain(..) {
@@ -256,8 +280,8 @@ impl Session {
         self.reply_local();
     }
 
-    /// A blocking command outside a transaction: on a dedicated connection of its own (or the
-    /// pinned one, when its keys are on the pinned shard), so it delays no other client.
+    /// A blocking command outside a transaction: on a dedicated connection of its own, so it
+    /// delays no other client (nor the client's own WATCH).
     pub(super) fn blocking_call(
         &mut self,
         command: &'static Command,
@@ -266,12 +290,6 @@ impl Session {
         let Some(server) = self.shard_of(command, args) else {
             return Decision::Done;
         };
-        if let Some(backend) = self.holding.pinned_to(server) {
-            return Decision::Held {
-                backend,
-                blocking: true,
-            };
-        }
         match self.pool.acquire_dedicated(server, self.state.protocol) {
             Ok(backend) => Decision::Blocked { backend },
             Err(exhausted) => self.refuse(
@@ -281,6 +299,11 @@ impl Session {
                 command.name,
             ),
         }
+    }
+
+    /// Records a WAIT sent on the pinned connection, answered in `seq`.
+    pub(super) fn track_wait(&mut self, seq: u64) {
+        self.holding.waits.push(seq);
     }
 
     /// Records a blocking call sent on a dedicated connection of its own.
