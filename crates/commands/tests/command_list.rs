@@ -1,7 +1,7 @@
-//! `docs/commands.md`, the list of every Redis 7.0 command with how rampart serves it next to
-//! nutcracker 0.5.0's support, is made from the command table; this test fails when the file
-//! is out of date. `RAMPART_WRITE_COMMANDS=1 cargo test -p rampart-commands --test
-//! command_list` writes it.
+//! The list of every Redis 7.0 command with how rampart serves it next to nutcracker 0.5.0's
+//! support, in `docs/compatibility.md` between its `commands:begin` and `commands:end` marks,
+//! is made from the command table; this test fails when it is out of date.
+//! `RAMPART_WRITE_COMMANDS=1 cargo test -p rampart-commands --test command_list` writes it.
 
 use std::path::Path;
 
@@ -63,8 +63,7 @@ fn nutcracker(name: &str) -> &'static str {
 
 fn list() -> String {
     let mut text = String::from(
-        "# Commands\n\n\
-         Every command of Redis 7.0, how rampart serves it, and what nutcracker 0.5.0 does with \
+        "Every command of Redis 7.0, how rampart serves it, and what nutcracker 0.5.0 does with \
          it. Generated from the command table (`crates/commands/src/table.rs`) by \
          `RAMPART_WRITE_COMMANDS=1 cargo test -p rampart-commands --test command_list`; a test \
          fails when it is out of date.\n\n\
@@ -72,7 +71,7 @@ fn list() -> String {
          - **split**: one request per shard holding some of the keys, the replies merged.\n\
          - **fanned out**: sent to every shard (or one after another), the replies merged.\n\
          - **dedicated**: on a server connection the client holds alone \
-         (`dedicated_connections`, see [compatibility.md](compatibility.md)).\n\
+         (`dedicated_connections`, see above).\n\
          - **local**: answered by rampart.\n\
          - **refused**: `-ERR` with the reason; the connection stays open.\n\n\
          | command | rampart | nutcracker 0.5.0 |\n|---|---|---|\n",
@@ -95,18 +94,24 @@ fn list() -> String {
     text
 }
 
+const BEGIN: &str = "<!-- commands:begin -->\n";
+const END: &str = "<!-- commands:end -->";
+
 #[test]
-fn docs_commands_md_is_up_to_date() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands.md");
+fn the_command_list_in_compatibility_md_is_up_to_date() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/compatibility.md");
+    let current = std::fs::read_to_string(&path).expect("docs/compatibility.md");
+    let start = current.find(BEGIN).expect("a commands:begin mark") + BEGIN.len();
+    let end = current.find(END).expect("a commands:end mark");
     let wanted = list();
     if std::env::var_os("RAMPART_WRITE_COMMANDS").is_some() {
-        std::fs::write(&path, &wanted).expect("write docs/commands.md");
+        let updated = format!("{}{wanted}{}", &current[..start], &current[end..]);
+        std::fs::write(&path, updated).expect("write docs/compatibility.md");
         return;
     }
-    let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        current == wanted,
-        "docs/commands.md is out of date: run RAMPART_WRITE_COMMANDS=1 cargo test -p \
-         rampart-commands --test command_list"
+        current[start..end] == wanted,
+        "the command list in docs/compatibility.md is out of date: run \
+         RAMPART_WRITE_COMMANDS=1 cargo test -p rampart-commands --test command_list"
     );
 }
