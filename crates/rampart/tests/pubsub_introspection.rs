@@ -5,7 +5,8 @@
 //! shards' channels, NUMSUB gives each channel's count from its own shard in the request's
 //! order (0 for a channel nobody listens to), NUMPAT the largest of the shards' counts, and
 //! SHARDCHANNELS and SHARDNUMSUB the same for SSUBSCRIBE. Replies match redis-server's own, in
-//! RESP2 and RESP3, and so do the error texts; a shard that is down makes them fail naming it.
+//! RESP2 and RESP3, and so do the error texts; a shard that is down or ejected makes them fail
+//! naming it, except NUMSUB of channels that live elsewhere (it follows the ring, as PUBLISH).
 
 mod support;
 
@@ -236,5 +237,41 @@ fn errors_are_redis_servers_and_a_shard_down_is_named() {
     assert_eq!(
         proxy.call_str(&["PUBSUB", "NUMSUB", &channels[0]]),
         counts(&[(&channels[0], 1)])
+    );
+}
+
+#[test]
+fn an_ejected_shard_is_named_and_numsub_follows_the_ring() {
+    let mut cluster = Cluster::start(
+        2,
+        "  auto_eject_hosts: true\n  server_failure_limit: 1\n  server_retry_timeout: 60000\n",
+        &[],
+    );
+    let channels = cluster.key_per_shard("moved:");
+    let _listening = subscriber(cluster.redis[0].port, "SUBSCRIBE", &[&channels[0]]);
+    let mut proxy = cluster.conn();
+    cluster.redis[1].kill();
+    wait_until(
+        "s1 to be ejected",
+        Duration::from_secs(10),
+        || matches!(proxy.call_str(&["PUBSUB", "CHANNELS"]), Reply::Error(text) if text.contains("ejected")),
+    );
+    for command in [
+        &["PUBSUB", "CHANNELS"][..],
+        &["PUBSUB", "SHARDCHANNELS"],
+        &["PUBSUB", "NUMPAT"],
+    ] {
+        match proxy.call_str(command) {
+            Reply::Error(text) => assert!(
+                text.contains("shard 's1' is ejected"),
+                "{command:?}: -{text}"
+            ),
+            other => panic!("{command:?} with s1 ejected gave {other:?}"),
+        }
+    }
+    // s1's channel now lives on s0, where PUBLISH would deliver it: nobody listens there.
+    assert_eq!(
+        proxy.call_str(&["PUBSUB", "NUMSUB", &channels[1], &channels[0]]),
+        counts(&[(&channels[1], 0), (&channels[0], 1)])
     );
 }
