@@ -54,8 +54,9 @@ pub enum Kind {
     Session(SessionCommand),
     /// Pub/sub: a channel lives on the shard its name hashes to, as if it were a key.
     PubSub(PubSubCommand),
-    /// Over the keyspace of the whole pool: sent to every shard (or, for SCAN, to one shard
-    /// after another) and the replies combined, as the [`Keyspace`] command needs.
+    /// Over the whole pool, its keyspace or its channels: sent to every shard (or, for SCAN, to
+    /// one shard after another; for PUBSUB NUMSUB, to the shards of its channels) and the
+    /// replies combined, as the [`Keyspace`] command needs.
     Keyspace(Keyspace),
     /// Refused with [`CommandError::Unsupported`]; the text is the reason shown to the user.
     Unsupported(&'static str),
@@ -72,7 +73,9 @@ pub enum Merge {
     AllOk,
 }
 
-/// The commands over the whole keyspace, which the proxy serves from every shard.
+/// The commands over the whole keyspace, which the proxy serves from every shard, and PUBSUB's
+/// introspection, over the channels of every shard (a channel lives on the shard its name
+/// hashes to, as if it were a key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keyspace {
     /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE t]`: one shard after another, the shard's
@@ -88,6 +91,18 @@ pub enum Keyspace {
     FlushDb,
     /// `FLUSHALL [ASYNC|SYNC]`: as FLUSHDB.
     FlushAll,
+    /// `PUBSUB CHANNELS [pattern]`: every shard's channels, one array.
+    PubSubChannels,
+    /// `PUBSUB SHARDCHANNELS [pattern]`: every shard's shard channels, one array.
+    PubSubShardChannels,
+    /// `PUBSUB NUMSUB [channel...]`: each channel's count from the shard it lives on, in the
+    /// request's order.
+    PubSubNumSub,
+    /// `PUBSUB SHARDNUMSUB [shardchannel...]`: as NUMSUB, for shard channels.
+    PubSubShardNumSub,
+    /// `PUBSUB NUMPAT`: the largest of the shards' counts (a pattern subscribed through the
+    /// proxy is subscribed on every shard).
+    PubSubNumPat,
 }
 
 /// The commands the proxy answers itself; it implements each one.

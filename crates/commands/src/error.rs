@@ -28,6 +28,14 @@ pub enum CommandError<'a> {
         /// The subcommand as sent.
         subcommand: &'a [u8],
     },
+    /// A subcommand got an argument count its arity allows but the subcommand does not
+    /// (`PUBSUB CHANNELS a b`): Redis's `addReplySubcommandSyntaxError`.
+    SubcommandSyntax {
+        /// The container's name.
+        container: &'static str,
+        /// The subcommand as sent.
+        subcommand: &'a [u8],
+    },
     /// The argument count does not fit the command's arity (or MSET pairs are incomplete).
     WrongArity {
         /// The command's (or subcommand's) full name.
@@ -118,10 +126,16 @@ impl CommandError<'_> {
                 out.text("ERR unknown subcommand '")?;
                 out.user(quoted(subcommand, QUOTE_LIMIT))?;
                 out.text("'. Try ")?;
-                for letter in container.chars() {
-                    out.text(letter.to_ascii_uppercase().encode_utf8(&mut [0; 4]))?;
-                }
-                out.text(" HELP.")
+                help_hint(out, container)
+            }
+            CommandError::SubcommandSyntax {
+                container,
+                subcommand,
+            } => {
+                out.text("ERR unknown subcommand or wrong number of arguments for '")?;
+                out.user(quoted(subcommand, QUOTE_LIMIT))?;
+                out.text("'. Try ")?;
+                help_hint(out, container)
             }
             CommandError::WrongArity { command } => {
                 out.text("ERR wrong number of arguments for '")?;
@@ -216,6 +230,14 @@ impl Sink for LossySink<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// `CONTAINER HELP.`, the end of Redis's subcommand errors.
+fn help_hint(out: &mut dyn Sink, container: &str) -> fmt::Result {
+    for letter in container.chars() {
+        out.text(letter.to_ascii_uppercase().encode_utf8(&mut [0; 4]))?;
+    }
+    out.text(" HELP.")
 }
 
 /// Redis replaces CR and LF in error texts by spaces.
@@ -357,11 +379,11 @@ mod tests {
 
     #[test]
     fn unsupported_gives_the_reason() {
-        let args: [&[u8]; 2] = [b"PUBSUB", b"CHANNELS"];
+        let args: [&[u8]; 3] = [b"SWAPDB", b"0", b"1"];
         assert_eq!(
             resolve_text(&args),
-            b"ERR command 'pubsub' is not supported by rampart: \
-              pub/sub introspection would need every shard's view merged; ask the shards"
+            b"ERR command 'swapdb' is not supported by rampart: \
+              the database is chosen per pool in the proxy configuration"
                 .as_slice()
         );
         let args: [&[u8]; 3] = [b"memory", b"stats", b"x"];
@@ -387,6 +409,28 @@ mod tests {
         assert_eq!(
             resolve_text(&args),
             b"ERR wrong number of arguments for 'scan' command"
+        );
+    }
+
+    #[test]
+    fn pubsub_subcommand_errors_follow_redis() {
+        let args: [&[u8]; 2] = [b"PUBSUB", b"NOPE"];
+        assert_eq!(
+            resolve_text(&args),
+            b"ERR unknown subcommand 'NOPE'. Try PUBSUB HELP."
+        );
+        let error = CommandError::SubcommandSyntax {
+            container: "pubsub",
+            subcommand: b"CHANNELS",
+        };
+        assert_eq!(
+            text(&error),
+            "ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP."
+        );
+        let args: [&[u8]; 3] = [b"pubsub", b"numpat", b"x"];
+        assert_eq!(
+            resolve_text(&args),
+            b"ERR wrong number of arguments for 'pubsub|numpat' command"
         );
     }
 

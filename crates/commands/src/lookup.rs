@@ -230,11 +230,11 @@ mod tests {
 
     #[test]
     fn resolve_refuses_before_counting() {
-        let args: [&[u8]; 1] = [b"pubsub"];
+        let args: [&[u8]; 1] = [b"cluster"];
         assert!(matches!(
             resolve(&args),
             Err(CommandError::Unsupported {
-                command: "pubsub",
+                command: "cluster",
                 ..
             })
         ));

@@ -9,15 +9,14 @@
 //! routed by the wrong argument (ZUNION, ZINTER and ZDIFF by their keys, not `numkeys`; EVAL
 //! with any `numkeys`; every key of SMOVE, RENAME, SUNION... listed so the proxy can check they
 //! share a shard). MGET, MSET, DEL, UNLINK, TOUCH and EXISTS are split per shard; SCAN, DBSIZE,
-//! KEYS, RANDOMKEY, FLUSHDB and FLUSHALL are served over the keyspace of every shard.
+//! KEYS, RANDOMKEY, FLUSHDB and FLUSHALL are served over the keyspace of every shard, and
+//! PUBSUB's CHANNELS, SHARDCHANNELS, NUMSUB, SHARDNUMSUB and NUMPAT over every shard's channels.
 
 use crate::command::{
     Command, KeySpec, Keyspace, Kind, LocalCommand, Merge, NumKeysRule, OptionArg, PubSubCommand,
     SessionCommand,
 };
 
-/// Reason given for PUBSUB introspection.
-const PUBSUB: &str = "pub/sub introspection would need every shard's view merged; ask the shards";
 /// Reason given for server administration.
 const ADMIN: &str = "it administers a single server; run it on that server directly";
 /// Reason given for commands reporting on one server.
@@ -286,6 +285,18 @@ const OBJECT: &[Command] = &[
     read("object|refcount", 3, SUB_KEY),
 ];
 
+const PUBSUB: &[Command] = &[
+    keyspace(plain("pubsub|channels", -2), Keyspace::PubSubChannels),
+    read("pubsub|help", 2, NO_KEY),
+    keyspace(plain("pubsub|numpat", 2), Keyspace::PubSubNumPat),
+    keyspace(plain("pubsub|numsub", -2), Keyspace::PubSubNumSub),
+    keyspace(
+        plain("pubsub|shardchannels", -2),
+        Keyspace::PubSubShardChannels,
+    ),
+    keyspace(plain("pubsub|shardnumsub", -2), Keyspace::PubSubShardNumSub),
+];
+
 const XGROUP: &[Command] = &[
     write("xgroup|create", -5, SUB_KEY),
     write("xgroup|createconsumer", 5, SUB_KEY),
@@ -431,7 +442,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     refuse(plain("psync", -3), ADMIN),
     read("pttl", 2, KEY),
     pubsub(plain("publish", 3), PubSubCommand::Publish),
-    refuse(plain("pubsub", -2), PUBSUB),
+    container("pubsub", -2, PUBSUB),
     pubsub(plain("punsubscribe", -1), PubSubCommand::PUnsubscribe),
     local("quit", -1, LocalCommand::Quit),
     keyspace(read("randomkey", 1, NO_KEY), Keyspace::RandomKey),
@@ -659,7 +670,7 @@ mod tests {
     }
 
     #[test]
-    fn keyspace_commands_are_exactly_the_six() {
+    fn keyspace_commands_are_exactly_these() {
         let keyspace: Vec<(&str, Keyspace)> = all()
             .filter_map(|command| match command.kind {
                 Kind::Keyspace(which) => Some((command.name, which)),
@@ -673,6 +684,11 @@ mod tests {
                 ("flushall", Keyspace::FlushAll),
                 ("flushdb", Keyspace::FlushDb),
                 ("keys", Keyspace::Keys),
+                ("pubsub|channels", Keyspace::PubSubChannels),
+                ("pubsub|numpat", Keyspace::PubSubNumPat),
+                ("pubsub|numsub", Keyspace::PubSubNumSub),
+                ("pubsub|shardchannels", Keyspace::PubSubShardChannels),
+                ("pubsub|shardnumsub", Keyspace::PubSubShardNumSub),
                 ("randomkey", Keyspace::RandomKey),
                 ("scan", Keyspace::Scan),
             ]
@@ -687,7 +703,7 @@ mod tests {
             }
         }
         for name in [
-            "move", "pubsub", "config", "function", "cluster", "readonly", "migrate",
+            "move", "config", "function", "cluster", "readonly", "migrate",
         ] {
             let command = COMMANDS
                 .iter()
@@ -704,6 +720,9 @@ mod tests {
             .filter(|command| !command.subcommands.is_empty())
             .map(|command| command.name)
             .collect();
-        assert_eq!(containers, ["memory", "object", "xgroup", "xinfo"]);
+        assert_eq!(
+            containers,
+            ["memory", "object", "pubsub", "xgroup", "xinfo"]
+        );
     }
 }

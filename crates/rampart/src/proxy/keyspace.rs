@@ -1,21 +1,24 @@
-//! The commands over the whole keyspace (SCAN, DBSIZE, KEYS, RANDOMKEY, FLUSHDB, FLUSHALL):
-//! checks their arguments as redis-server does, chooses the shards each goes to and the request
-//! they get, and refuses them while a shard they need is out of reach, naming it. SCAN goes to
-//! one shard at a time, the one its cursor points at (`scan_cursor`); the others go to every
-//! shard. `keyspace_merge` combines the replies.
+//! The commands over the whole keyspace (SCAN, DBSIZE, KEYS, RANDOMKEY, FLUSHDB, FLUSHALL) and
+//! PUBSUB's introspection over the channels of every shard (CHANNELS, SHARDCHANNELS, NUMSUB,
+//! SHARDNUMSUB, NUMPAT): checks their arguments as redis-server does, chooses the shards each
+//! goes to and the request they get, and refuses them while a shard they need is out of reach,
+//! naming it. SCAN goes to one shard at a time, the one its cursor points at (`scan_cursor`);
+//! NUMSUB and SHARDNUMSUB are split like MGET, each channel to the shard it lives on (where
+//! PUBLISH delivers it); the others go to every shard. `keyspace_merge` combines the replies.
 //!
 //! A shard ejected from the ring (`auto_eject_hosts`) holds keys the pool cannot reach, so every
 //! one of these commands refuses to give a partial answer while one is. FLUSHDB and FLUSHALL
 //! are also refused while a connection to some shard is failing, so that a flush known to miss
 //! a shard is never applied to the others; Redis has no two-phase commit, so a shard that
-//! fails during the flush still leaves the others flushed (its error is the reply).
+//! fails during the flush still leaves the others flushed (its error is the reply). NUMSUB
+//! needs only the shards of its channels, which the ring picks among the live ones.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 
 use bytes::{Bytes, BytesMut};
-use rampart_commands::{Arguments, Keyspace};
+use rampart_commands::{Arguments, CommandError, Keyspace};
 use rampart_protocol::encode;
 
 use super::keyspace_merge::{Combine, KeyspaceMerge};
@@ -25,7 +28,7 @@ use super::scan_cursor;
 
 /// What the session does with a whole-keyspace command.
 pub enum Plan {
-    /// Answered here (an error): the reply is in the output buffer.
+    /// Answered here (an error, or NUMSUB of no channel): the reply is in the output buffer.
     Replied,
     /// `request` goes to every shard of the pool, all of them in the ring; fragment N is
     /// server N.
@@ -37,6 +40,12 @@ pub enum Plan {
     OneShard {
         server: usize,
         request: Bytes,
+        merge: KeyspaceMerge,
+    },
+    /// Each request goes to its server (NUMSUB's channels, per shard); fragment N is
+    /// `requests[N]`.
+    PerShard {
+        requests: Vec<(usize, Bytes)>,
         merge: KeyspaceMerge,
     },
 }
@@ -54,6 +63,10 @@ enum Refusal<'a> {
     Ejected { command: &'a str, shard: &'a str },
     /// A shard a flush needs cannot be reached now.
     Unreachable { command: &'a str, shard: &'a str },
+    /// Every shard is ejected: nutcracker's reply.
+    NoServer,
+    /// An error of the command table's, with Redis's text (it may quote the request).
+    Command(CommandError<'a>),
 }
 
 impl fmt::Display for Refusal<'_> {
@@ -70,6 +83,8 @@ impl fmt::Display for Refusal<'_> {
                 f,
                 "{command} refused: shard '{shard}' is unreachable, so nothing was flushed"
             ),
+            Refusal::NoServer => f.write_str("Connection refused"),
+            Refusal::Command(error) => write!(f, "{error}"),
         }
     }
 }
@@ -86,7 +101,20 @@ pub fn plan(
         Ok(plan) => plan,
         Err(refusal) => {
             out.clear();
-            encode::error_fmt(out, b"ERR", format_args!("{refusal}"));
+            match refusal {
+                Refusal::Command(error) => {
+                    let mut text = Vec::new();
+                    error.write_to(&mut text);
+                    out.extend_from_slice(b"-");
+                    out.extend_from_slice(&text);
+                    out.extend_from_slice(b"\r\n");
+                }
+                Refusal::NoServer => {
+                    pool.forward_error();
+                    encode::err(out, b"Connection refused");
+                }
+                refusal => encode::error_fmt(out, b"ERR", format_args!("{refusal}")),
+            }
             Plan::Replied
         }
     }
@@ -94,7 +122,7 @@ pub fn plan(
 
 fn try_plan<'p>(
     command: Keyspace,
-    args: &dyn Arguments,
+    args: &'p dyn Arguments,
     pool: &'p WorkerPool,
     out: &mut BytesMut,
 ) -> Result<Plan, Refusal<'p>> {
@@ -146,6 +174,19 @@ fn try_plan<'p>(
             check_flush_mode(args)?;
             Combine::AllOk
         }
+        Keyspace::PubSubChannels | Keyspace::PubSubShardChannels => {
+            if args.count() > 3 {
+                return Err(Refusal::Command(CommandError::SubcommandSyntax {
+                    container: "pubsub",
+                    subcommand: args.get(1),
+                }));
+            }
+            Combine::Concat
+        }
+        Keyspace::PubSubNumPat => Combine::Max,
+        Keyspace::PubSubNumSub | Keyspace::PubSubShardNumSub => {
+            return plan_numsub(args, pool, out);
+        }
     };
     let label = label(command);
     for server in 0..shards {
@@ -172,6 +213,66 @@ fn try_plan<'p>(
     })
 }
 
+/// `PUBSUB NUMSUB|SHARDNUMSUB channel...` split by the shard each channel lives on, as MGET
+/// is: each shard gets its channels in the request's order, and the merge puts the
+/// `channel, count` pairs back in that order. With no channel, Redis's empty array at once.
+fn plan_numsub<'p>(
+    args: &dyn Arguments,
+    pool: &'p WorkerPool,
+    out: &mut BytesMut,
+) -> Result<Plan, Refusal<'p>> {
+    let channels = 2..args.count();
+    if channels.is_empty() {
+        encode::array_header(out, 0);
+        return Ok(Plan::Replied);
+    }
+    let mut servers: Vec<usize> = Vec::new();
+    let mut channel_fragments = Vec::with_capacity(channels.len());
+    for index in channels.clone() {
+        let server = pool
+            .server_for_key(args.get(index))
+            .ok_or(Refusal::NoServer)?;
+        let fragment = match servers.iter().position(|&known| known == server) {
+            Some(fragment) => fragment,
+            None => {
+                servers.push(server);
+                servers.len() - 1
+            }
+        };
+        channel_fragments.push(fragment);
+    }
+    let mut requests = Vec::with_capacity(servers.len());
+    let mut shards = Vec::with_capacity(servers.len());
+    for (fragment, &server) in servers.iter().enumerate() {
+        let mut request: Vec<&[u8]> = vec![b"PUBSUB", args.get(1)];
+        request.extend(
+            channels
+                .clone()
+                .zip(&channel_fragments)
+                .filter(|&(_, &owner)| owner == fragment)
+                .map(|(index, _)| args.get(index)),
+        );
+        encode::request(out, request);
+        requests.push((server, out.split().freeze()));
+        shards.push(
+            pool.pool()
+                .servers
+                .get(server)
+                .map_or("?", |server| server.name.as_str())
+                .to_owned(),
+        );
+    }
+    Ok(Plan::PerShard {
+        requests,
+        merge: KeyspaceMerge {
+            combine: Combine::Pairs {
+                fragments: channel_fragments,
+            },
+            shards,
+        },
+    })
+}
+
 /// The command's name in refusals.
 fn label(command: Keyspace) -> &'static str {
     match command {
@@ -181,6 +282,11 @@ fn label(command: Keyspace) -> &'static str {
         Keyspace::RandomKey => "RANDOMKEY",
         Keyspace::FlushDb => "FLUSHDB",
         Keyspace::FlushAll => "FLUSHALL",
+        Keyspace::PubSubChannels => "PUBSUB CHANNELS",
+        Keyspace::PubSubShardChannels => "PUBSUB SHARDCHANNELS",
+        Keyspace::PubSubNumSub => "PUBSUB NUMSUB",
+        Keyspace::PubSubShardNumSub => "PUBSUB SHARDNUMSUB",
+        Keyspace::PubSubNumPat => "PUBSUB NUMPAT",
     }
 }
 

@@ -1,11 +1,13 @@
 //! Combining the shards' replies to a whole-keyspace command: DBSIZE's sum, KEYS's one array,
 //! RANDOMKEY's pick among the shards that have a key, FLUSHDB's and FLUSHALL's `+OK`, and SCAN's
-//! reply with its cursor rewritten to carry the shard (see `scan_cursor`). A shard's error is
-//! the reply, with the shard's name in it, so a client never gets a partial answer silently.
-//! Pure functions of the replies; RESP2 and RESP3 replies pass through in their own protocol.
+//! reply with its cursor rewritten to carry the shard (see `scan_cursor`); and to PUBSUB's
+//! introspection: CHANNELS' one array (as KEYS), NUMSUB's `channel, count` pairs put back in
+//! the request's order, NUMPAT's largest count. A shard's error is the reply, with the shard's
+//! name in it, so a client never gets a partial answer silently. Pure functions of the replies;
+//! RESP2 and RESP3 replies pass through in their own protocol.
 
 use bytes::{Bytes, BytesMut};
-use rampart_protocol::{ReplyType, elements, encode, is_ok_status, parse_integer_reply};
+use rampart_protocol::{Elements, ReplyType, elements, encode, is_ok_status, parse_integer_reply};
 
 use super::scan_cursor::{self, CursorTooLarge};
 
@@ -20,8 +22,15 @@ pub struct KeyspaceMerge {
 pub enum Combine {
     /// DBSIZE: the sum of the shards' integers.
     Sum,
-    /// KEYS: every shard's array, one after another.
+    /// PUBSUB NUMPAT: the largest of the shards' integers.
+    Max,
+    /// KEYS, PUBSUB CHANNELS and SHARDCHANNELS: every shard's array, one after another.
     Concat,
+    /// PUBSUB NUMSUB and SHARDNUMSUB: for each channel of the request, in order, the fragment
+    /// it went to; each fragment answers a flat `channel, count` array for its channels, in
+    /// the order it got them. The reply is one flat array, as redis-server 7.0 gives in RESP2
+    /// and RESP3 alike.
+    Pairs { fragments: Vec<usize> },
     /// RANDOMKEY: the key of one of the shards that have one, the `pick`-th of them (modulo
     /// their number); nil when no shard has a key.
     RandomKey { pick: u64 },
@@ -54,6 +63,21 @@ impl KeyspaceMerge {
                     }
                 }
                 encode::integer(out, sum);
+            }
+            Combine::Max => {
+                let mut max = 0i64;
+                for (fragment, reply) in answered() {
+                    match parse_integer_reply(reply) {
+                        Some(count) => max = max.max(count),
+                        None => return self.unexpected(out, fragment, "an integer"),
+                    }
+                }
+                encode::integer(out, max);
+            }
+            Combine::Pairs { fragments } => {
+                if let Err(fragment) = merge_pairs(out, fragments, replies) {
+                    return self.unexpected(out, fragment, "a channel and its count per channel");
+                }
             }
             Combine::Concat => {
                 let mut bodies = Vec::with_capacity(replies.len());
@@ -141,6 +165,36 @@ impl KeyspaceMerge {
         );
         out.split().freeze()
     }
+}
+
+/// NUMSUB's pairs in the request's order, each taken from the reply of the fragment its
+/// channel went to; `Err` names a fragment whose reply is short or not an array.
+fn merge_pairs(
+    out: &mut BytesMut,
+    fragments: &[usize],
+    replies: &[Option<Bytes>],
+) -> Result<(), usize> {
+    let mut items: Vec<Option<Elements<'_>>> = replies
+        .iter()
+        .map(|reply| elements(reply.as_ref()?))
+        .collect();
+    encode::array_header(out, fragments.len() * 2);
+    for &fragment in fragments {
+        let reply = replies.get(fragment).and_then(Option::as_ref);
+        let pair = items
+            .get_mut(fragment)
+            .and_then(Option::as_mut)
+            .and_then(|items| Some((items.next()?, items.next()?)));
+        let (Some(reply), Some((channel, count))) = (reply, pair) else {
+            return Err(fragment);
+        };
+        let (Some(channel), Some(count)) = (reply.get(channel), reply.get(count)) else {
+            return Err(fragment);
+        };
+        out.extend_from_slice(channel);
+        out.extend_from_slice(count);
+    }
+    Ok(())
 }
 
 /// Why a SCAN reply could not be rewritten.
@@ -315,6 +369,51 @@ mod tests {
             )[..],
             b"-ERR shard 's1': Connection reset by peer\r\n"
         );
+    }
+
+    #[test]
+    fn numpat_is_the_largest_count() {
+        assert_eq!(
+            &combine(Combine::Max, &[b":2\r\n", b":5\r\n", b":0\r\n"])[..],
+            b":5\r\n"
+        );
+        assert_eq!(
+            &combine(Combine::Max, &[b":1\r\n", b"-ERR Connection refused\r\n"])[..],
+            b"-ERR shard 's1': Connection refused\r\n"
+        );
+        assert!(combine(Combine::Max, &[b"*0\r\n"]).starts_with(b"-ERR shard 's0' answered"));
+    }
+
+    #[test]
+    fn numsub_pairs_come_back_in_request_order() {
+        // Channels a, b, c, d: a and c on fragment 1, b and d on fragment 0.
+        let merged = combine(
+            Combine::Pairs {
+                fragments: vec![1, 0, 1, 0],
+            },
+            &[
+                b"*4\r\n$1\r\nb\r\n:2\r\n$1\r\nd\r\n:0\r\n",
+                b"*4\r\n$1\r\na\r\n:1\r\n$1\r\nc\r\n:3\r\n",
+            ],
+        );
+        assert_eq!(
+            &merged[..],
+            b"*8\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n:2\r\n$1\r\nc\r\n:3\r\n$1\r\nd\r\n:0\r\n"
+        );
+        let short = combine(
+            Combine::Pairs {
+                fragments: vec![0, 0],
+            },
+            &[b"*2\r\n$1\r\na\r\n:1\r\n"],
+        );
+        assert!(short.starts_with(b"-ERR shard 's0' answered"), "{short:?}");
+        let failed = combine(
+            Combine::Pairs {
+                fragments: vec![0, 1],
+            },
+            &[b"*2\r\n$1\r\na\r\n:1\r\n", b"-ERR Connection refused\r\n"],
+        );
+        assert_eq!(&failed[..], b"-ERR shard 's1': Connection refused\r\n");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! (`dedicated`, held by the session's `session::holding`), subscriptions on links of their
 //! own (`subscriber`, managed by `session::pubsub`). Replies come back through each client's
 //! `reply_queue`, with split requests merged (`merge`). The commands over the whole keyspace
-//! (SCAN, DBSIZE, KEYS...) are planned by `keyspace`, their replies combined by
-//! `keyspace_merge`, SCAN's cursor by `scan_cursor`. Counting goes through `worker_stats`;
+//! (SCAN, DBSIZE, KEYS...) and PUBSUB's introspection are planned by `keyspace`, their replies
+//! combined by `keyspace_merge`, SCAN's cursor by `scan_cursor`. Counting goes through `worker_stats`;
 //! `memory` gives what bursts freed back to the operating system. `bind_listeners` binds
 //! every socket before any worker starts, so a bind failure stops start-up with a clear error.
 

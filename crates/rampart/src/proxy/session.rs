@@ -28,6 +28,7 @@ use super::backend::Backend;
 use super::client::IdleClient;
 use super::context::WorkerContext;
 use super::keyspace::{self, Plan};
+use super::keyspace_merge::KeyspaceMerge;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
 use super::pool::WorkerPool;
@@ -948,8 +949,9 @@ impl Session {
         self.fan_out(request, kind);
     }
 
-    /// SCAN to the one shard its cursor points at, DBSIZE, KEYS, RANDOMKEY, FLUSHDB and
-    /// FLUSHALL to every shard, as `keyspace` planned them (or its refusal).
+    /// SCAN to the one shard its cursor points at, PUBSUB NUMSUB to the shards of its
+    /// channels, DBSIZE, KEYS, RANDOMKEY, FLUSHDB, FLUSHALL and the other PUBSUB subcommands
+    /// to every shard, as `keyspace` planned them (or its refusal).
     fn send_keyspace(&mut self, plan: Plan) {
         match plan {
             Plan::Replied => self.reply_local(),
@@ -961,18 +963,29 @@ impl Session {
                 server,
                 request,
                 merge,
-            } => {
-                let mut merging = self.queue.merging();
-                merging.prepare(MergeKind::Keyspace(merge), 1);
-                let seq = self.queue.push_merging(merging, request.len());
-                self.pool.backend(server, self.state.protocol).send(
-                    request,
-                    self.received,
-                    &self.queue,
-                    seq,
-                    Part::Fragment(0),
-                );
+            } => self.send_fragments(vec![(server, request)], merge),
+            Plan::PerShard { requests, merge } => {
+                self.pool.fragments(requests.len());
+                self.send_fragments(requests, merge);
             }
+        }
+    }
+
+    /// Sends each request to its server as one fragment of a merged reply, fragment N being
+    /// `requests[N]`.
+    fn send_fragments(&mut self, requests: Vec<(usize, Bytes)>, merge: KeyspaceMerge) {
+        let mut merging = self.queue.merging();
+        merging.prepare(MergeKind::Keyspace(merge), requests.len());
+        let bytes = requests.iter().map(|(_, request)| request.len()).sum();
+        let seq = self.queue.push_merging(merging, bytes);
+        for (fragment, (server, request)) in requests.into_iter().enumerate() {
+            self.pool.backend(server, self.state.protocol).send(
+                request,
+                self.received,
+                &self.queue,
+                seq,
+                Part::Fragment(fragment as u16),
+            );
         }
     }
 
@@ -1040,6 +1053,7 @@ enum Decision {
     Info,
     /// Send the request to every shard (SCRIPT LOAD/EXISTS/FLUSH).
     Broadcast(Broadcast),
-    /// A command over the whole keyspace (SCAN, DBSIZE, KEYS...), as `keyspace` planned it.
+    /// A command over the whole keyspace (SCAN, DBSIZE, KEYS...) or PUBSUB's introspection,
+    /// as `keyspace` planned it.
     Keyspace(Plan),
 }
