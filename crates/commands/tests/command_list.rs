@@ -47,6 +47,10 @@ fn served(command: &Command) -> String {
         }
         Kind::PubSub(_) => "subscriber link to the channel's shard".into(),
         Kind::Keyspace(Keyspace::Scan) => "fanned out: one shard after another".into(),
+        Kind::Keyspace(Keyspace::PubSubNumSub | Keyspace::PubSubShardNumSub) => {
+            "split per channel's shard, pairs in request order".into()
+        }
+        Kind::Keyspace(Keyspace::PubSubNumPat) => "fanned out, the largest count".into(),
         Kind::Keyspace(_) => "fanned out to every shard, merged".into(),
         Kind::Unsupported(reason) => format!("refused: {reason}"),
     }
