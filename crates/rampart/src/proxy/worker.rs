@@ -33,6 +33,9 @@ use crate::log_limit::{self, limited};
 
 /// How often a worker publishes its counters for the stats server.
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+/// How often a worker looks for a new topology without a request to make it look (see
+/// [`follow_topology`]).
+const TOPOLOGY_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a worker does its housekeeping (see [`housekeeping`]).
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for its clients' in-flight replies.
@@ -131,6 +134,10 @@ async fn serve(
         )));
     }
     tokio::task::spawn_local(restarting(id, "housekeeping", housekeeping));
+    tokio::task::spawn_local(restarting(id, "following the topology", {
+        let pools = pools.clone();
+        move || follow_topology(pools.clone())
+    }));
     tokio::task::spawn_local(restarting(id, "the stats publisher", {
         let (shared, stats, pools) = (Arc::clone(&shared), Rc::clone(&stats), pools.clone());
         move || publish_stats(id, Arc::clone(&shared), Rc::clone(&stats), pools.clone())
@@ -174,6 +181,21 @@ async fn publish_stats(
             pool.publish_gauges(&mut table);
         }
         shared.stats.publish(slot, &table);
+    }
+}
+
+/// Every 100 ms: takes the pools' latest topology, as every request also does. A worker whose
+/// clients send nothing (a blocked BLPOP, a subscriber, a transaction waiting for its client)
+/// must still follow a failover: its held connections to a master that hangs, rather than
+/// closing its sockets, end only when the worker sees that the master moved.
+async fn follow_topology(pools: Vec<Rc<WorkerPool>>) {
+    let mut interval = tokio::time::interval(TOPOLOGY_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        for pool in &pools {
+            pool.refresh();
+        }
     }
 }
 
