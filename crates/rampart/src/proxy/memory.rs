@@ -1,8 +1,10 @@
 //! Handing freed heap memory back to the operating system. glibc keeps what is freed in the
 //! middle of its heaps resident, so a burst (large values, thousands of clients) would keep
 //! rampart at its peak for good. Once a second each worker asks the allocator how much it holds
-//! free (`mallinfo2`); when that grew by [`TRIM_STEP`] since the last trim, or a large buffer was
-//! let go since the last look, `malloc_trim` gives the free pages back, and a free of a large
+//! free (`mallinfo2`); when that grew by [`TRIM_STEP`] since the last trim, or by a quarter of
+//! it and stopped growing (a smaller burst is over, such as thousands of sessions parked over a
+//! few sweeps), or a large buffer was let go since the last look, `malloc_trim` gives the free
+//! pages back, and a free of a large
 //! chunk makes glibc shrink the top of the worker's own heap, which `malloc_trim` leaves alone
 //! ([`configure`] fixes the threshold above which it does). Nothing here runs per request.
 
@@ -31,6 +33,8 @@ static FREE_AFTER_TRIM: AtomicUsize = AtomicUsize::new(0);
 /// A large buffer was let go since the last look: a burst shorter than the period between
 /// looks may have filled free pages and freed them again, leaving the free heap where it was.
 static LARGE_RELEASED: AtomicBool = AtomicBool::new(false);
+/// The free heap at the last look, to tell a burst still freeing from one that is over.
+static FREE_AT_LAST_LOOK: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets the allocator's thresholds; called once, before the workers start.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -58,7 +62,11 @@ pub fn give_back_after_bursts() {
         return;
     };
     let after_trim = FREE_AFTER_TRIM.load(Ordering::Relaxed);
-    if LARGE_RELEASED.swap(false, Ordering::Relaxed) || free > after_trim.saturating_add(TRIM_STEP)
+    let last_look = FREE_AT_LAST_LOOK.swap(free, Ordering::Relaxed);
+    let burst_over = free > after_trim.saturating_add(TRIM_STEP / 4) && free <= last_look;
+    if LARGE_RELEASED.swap(false, Ordering::Relaxed)
+        || free > after_trim.saturating_add(TRIM_STEP)
+        || burst_over
     {
         trim();
         FREE_AFTER_TRIM.store(free_heap().unwrap_or(free), Ordering::Relaxed);
