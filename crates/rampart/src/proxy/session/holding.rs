@@ -41,17 +41,13 @@ struct Transaction {
     aborted: bool,
 }
 
-/// A blocking call waiting on a dedicated connection of its own.
-struct Blocked {
-    backend: Rc<Backend>,
-}
-
 pub(super) struct Holding {
     pool: Rc<WorkerPool>,
     queue: Rc<ReplyQueue>,
     pinned: Option<Pinned>,
     transaction: Option<Transaction>,
-    blocked: Vec<Blocked>,
+    /// Dedicated connections of blocking calls still waiting for their reply.
+    blocked: Vec<Rc<Backend>>,
     /// WAITs sent on the pinned connection and not answered yet (their sequence numbers): the
     /// connection is not given back while one is out.
     waits: Vec<u64>,
@@ -104,10 +100,10 @@ impl Holding {
         let queue = &self.queue;
         self.waits.retain(|&seq| !queue.is_answered(seq));
         let pool = &self.pool;
-        self.blocked.retain(|blocked| {
-            let answered = blocked.backend.is_idle();
+        self.blocked.retain(|backend| {
+            let answered = backend.is_idle();
             if answered {
-                pool.release_dedicated(&blocked.backend, true);
+                pool.release_dedicated(backend, true);
             }
             !answered
         });
@@ -154,9 +150,9 @@ impl Drop for Holding {
             let clean = pinned.done && self.transaction.is_none() && pinned.backend.is_idle();
             self.pool.release_dedicated(&pinned.backend, clean);
         }
-        for blocked in self.blocked.drain(..) {
-            let clean = blocked.backend.is_idle();
-            self.pool.release_dedicated(&blocked.backend, clean);
+        for backend in self.blocked.drain(..) {
+            let clean = backend.is_idle();
+            self.pool.release_dedicated(&backend, clean);
         }
     }
 }
@@ -308,7 +304,7 @@ impl Session {
 
     /// Records a blocking call sent on a dedicated connection of its own.
     pub(super) fn track_blocked(&mut self, backend: Rc<Backend>) {
-        self.holding.blocked.push(Blocked { backend });
+        self.holding.blocked.push(backend);
     }
 
     /// Inside MULTI: queue the request on the transaction's shard (the first key picks it),
