@@ -266,3 +266,51 @@ fn subscribers_are_bounded_by_dedicated_connections() {
         matches!(retry.read_reply(), Ok(Reply::Array(Some(_))))
     });
 }
+
+/// A subscriber that stops reading while messages pour in is disconnected at Redis's pub/sub
+/// output limit (32 MB), not the 1 GB of ordinary clients; the proxy's memory stays bounded
+/// and the publisher is never slowed down.
+#[test]
+fn a_subscriber_that_does_not_read_is_cut_at_the_pub_sub_limit() {
+    let pool = start(1);
+    let mut sleeper = pool.conn();
+    sleeper.send_raw(&support::resp::encode_all(&[cmd(&["SUBSCRIBE", "flood"])]));
+    assert!(matches!(sleeper.read_reply(), Ok(Reply::Array(Some(_)))));
+    let before = pool.proxy.vm_rss_kb();
+    let payload = "x".repeat(16 * 1024);
+    let mut publisher = pool.conn();
+    let mut peak = before;
+    let mut sent = 0;
+    let disconnected = |pool: &Cluster| {
+        support::stats::pool_counter(&pool.proxy.stats(), "alpha", "client_err") > 0
+    };
+    while !disconnected(&pool) {
+        let batch: Vec<Vec<Vec<u8>>> = (0..64)
+            .map(|_| cmd(&["PUBLISH", "flood", &payload]))
+            .collect();
+        for reply in publisher.pipeline(&batch) {
+            assert!(matches!(reply, Reply::Integer(0 | 1)), "{reply:?}");
+        }
+        sent += batch.len() * payload.len();
+        peak = peak.max(pool.proxy.vm_rss_kb());
+        assert!(
+            sent < 1 << 30,
+            "1 GB published and the subscriber is still connected"
+        );
+    }
+    eprintln!(
+        "subscriber cut after {} MB published; rampart RSS {} kB before, {} kB at most",
+        sent >> 20,
+        before,
+        peak
+    );
+    assert!(
+        peak < before + 80 * 1024,
+        "rampart grew from {before} kB to {peak} kB"
+    );
+    // The messages the client had not read were dropped with its connection.
+    let unread = (0..10_000)
+        .take_while(|_| sleeper.read_reply().is_ok())
+        .count();
+    assert!(unread < 10_000, "the subscriber's connection is still open");
+}

@@ -156,6 +156,18 @@ impl ReplyQueue {
         }
     }
 
+    /// Changes the output limits (a client that subscribes gets Redis's pub/sub ones).
+    pub fn set_output_limits(&self, limits: OutputLimits) {
+        let passed_limit = {
+            let mut queue = self.queue.borrow_mut();
+            queue.limits = limits;
+            queue.account_replies(0, 0)
+        };
+        if passed_limit {
+            self.wake.notify();
+        }
+    }
+
     /// Lends the client's socket for writes through the backends, or takes it back (`None`).
     pub fn set_client(&self, client: Option<Rc<Stream>>) {
         self.writes_through.set(false);

@@ -267,6 +267,7 @@ impl Session {
             self.pool.release_dedicated(&pinned.backend, true);
         }
         self.subscriptions.close_all();
+        self.apply_output_limits();
         self.state.protocol = rampart_protocol::Protocol::Resp2;
         self.state.name = None;
         if self.pool.pool().redis_auth.is_some() {

@@ -12,8 +12,16 @@ use bytes::{Bytes, BytesMut};
 use rampart_commands::{Arguments, Command, Kind, LocalCommand, PubSubCommand, SessionCommand};
 use rampart_protocol::{Protocol, encode};
 
-use super::{Decision, FrameArgs, Session};
+use super::{Decision, FrameArgs, Session, parser_and_queue_limits};
+use crate::proxy::reply_queue::OutputLimits;
 use crate::proxy::subscriber::{Confirmations, SubscriberLink};
+
+/// Unread bytes that disconnect a subscribed client at once: Redis's default for its pub/sub
+/// clients (`client-output-buffer-limit pubsub 32mb 8mb 60`), unless the pool's are lower.
+const PUBSUB_OUTPUT_LIMIT: usize = 32 << 20;
+/// Unread bytes that disconnect a subscribed client held above them for
+/// `client_output_soft_seconds`: Redis's pub/sub default.
+const PUBSUB_OUTPUT_SOFT_LIMIT: usize = 8 << 20;
 
 /// Which kind of subscription a command makes or ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -203,7 +211,26 @@ impl Session {
                 self.unsubscribe(family, name);
             }
         }
+        self.apply_output_limits();
         Decision::Done
+    }
+
+    /// A subscribed client gets Redis's pub/sub output limits (or the pool's, when lower): a
+    /// subscriber that stops reading while messages pour in is disconnected at 32 MB, not 1 GB.
+    pub(super) fn apply_output_limits(&mut self) {
+        let (_, pool_limits) = parser_and_queue_limits(self.pool.limits());
+        let limits = if self.subscriptions.active() {
+            let lower = |limit: Option<usize>, pubsub: usize| {
+                Some(limit.map_or(pubsub, |limit| limit.min(pubsub)))
+            };
+            OutputLimits {
+                hard: lower(pool_limits.hard, PUBSUB_OUTPUT_LIMIT),
+                soft: lower(pool_limits.soft, PUBSUB_OUTPUT_SOFT_LIMIT),
+            }
+        } else {
+            pool_limits
+        };
+        self.queue.set_output_limits(limits);
     }
 
     fn subscribed_names(&self, family: Family) -> Vec<Bytes> {
