@@ -11,7 +11,7 @@ write read back through rampart. The report (report.txt, samples.json, chart.svg
 process's log go to target/soak/<UTC time>/. Every process it starts is killed by its PID at the
 end, on errors and on Ctrl-C (the first Ctrl-C ends the load early and still writes the report).
 
-Redis replicates asynchronously and rampart refuses WAIT, so a write a master acknowledged just
+Redis replicates asynchronously and these clients do not use WAIT, so a write a master acknowledged just
 before its kill -9 can be lost by Redis itself. A verifier therefore looks for every
 acknowledged write on the shards' connected replicas: a write seen there must survive any
 failover, and a lost write never seen there is counted apart, as lost with its master.
@@ -513,7 +513,7 @@ def report_text(args, summary):
               " server connections kept)",
               f"  alive at the end: {s['alive']}", "",
               "A write Redis acknowledged and lost with its master before any replica had it is "
-              "Redis's asynchronous replication (rampart refuses WAIT), and does not fail the "
+              "Redis's asynchronous replication (the clients do not use WAIT), and does not fail the "
               "run; every other lost write does, and so does a stale read of a write that was "
               "kept."]
     return "\n".join(lines) + "\n"
