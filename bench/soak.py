@@ -11,8 +11,8 @@ write read back through rampart. The report (report.txt, samples.json, chart.svg
 process's log go to target/soak/<UTC time>/. Every process it starts is killed by its PID at the
 end, on errors and on Ctrl-C (the first Ctrl-C ends the load early and still writes the report).
 
-Redis replicates asynchronously and these clients do not use WAIT, so a write a master acknowledged just
-before its kill -9 can be lost by Redis itself. A verifier therefore looks for every
+Redis replicates asynchronously and these clients do not use WAIT, so a write a master
+acknowledged just before its kill -9 can be lost by Redis itself. A verifier therefore looks for every
 acknowledged write on the shards' connected replicas: a write seen there must survive any
 failover, and a lost write never seen there is counted apart, as lost with its master.
 """
