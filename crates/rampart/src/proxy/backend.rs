@@ -55,6 +55,13 @@ pub enum Target {
     Silent,
 }
 
+/// When a queued request times out, and until when it may wait for a failover.
+#[derive(Default)]
+struct Deadlines {
+    timeout: Option<Instant>,
+    failover: Option<Instant>,
+}
+
 struct Waiter {
     target: Target,
     /// When the proxy read the request from its client (the latency histogram's start).
@@ -268,7 +275,7 @@ impl Backend {
             },
             request,
             received,
-            None,
+            Deadlines::default(),
             false,
         );
     }
@@ -281,7 +288,10 @@ impl Backend {
             Target::Silent,
             request,
             now,
-            timeout.map(|timeout| now + timeout),
+            Deadlines {
+                timeout: timeout.map(|timeout| now + timeout),
+                failover: None,
+            },
             false,
         );
     }
@@ -311,7 +321,10 @@ impl Backend {
             },
             request,
             received,
-            now.zip(timeout).map(|(now, timeout)| now + timeout),
+            Deadlines {
+                timeout: now.zip(timeout).map(|(now, timeout)| now + timeout),
+                failover: now.zip(self.failover_wait).map(|(now, wait)| now + wait),
+            },
             readonly,
         );
     }
@@ -321,7 +334,7 @@ impl Backend {
         target: Target,
         request: Bytes,
         received: Instant,
-        deadline: Option<Instant>,
+        deadlines: Deadlines,
         readonly: bool,
     ) {
         if self.ended.get() {
@@ -329,13 +342,12 @@ impl Backend {
             return;
         }
         self.shard.request_sent(request.len());
-        let failover_deadline = self.failover_wait.map(|wait| Instant::now() + wait);
         let mut state = self.state.borrow_mut();
         state.waiters.push_back(Waiter {
             target,
             received,
-            deadline,
-            failover_deadline,
+            deadline: deadlines.timeout,
+            failover_deadline: deadlines.failover,
             request: self.failover_wait.map(|_| request.clone()),
             retried: self.dedicated,
             readonly,
