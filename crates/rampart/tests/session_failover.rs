@@ -113,6 +113,22 @@ fn read_until_closed(client: &mut Client) -> (Vec<Reply>, Result<(), String>) {
     }
 }
 
+/// `client` (the `who` client), whose held connection was lost, answers `args` with at most
+/// one error and is disconnected.
+fn assert_cut_off(label: &str, who: &str, client: &mut Client, args: &[&str]) {
+    let (replies, closed) = send_until_closed(client, args);
+    println!("{label}: the {who} client's next command got {replies:?}, closed: {closed:?}");
+    assert_eq!(
+        closed,
+        Ok(()),
+        "the {who} client's connection was not closed; it got {replies:?}"
+    );
+    assert!(
+        replies.len() <= 1 && replies.iter().all(|reply| matches!(reply, Reply::Error(_))),
+        "the {who} client got {replies:?}"
+    );
+}
+
 /// Sends one command and reads what comes back until the proxy closes the connection. A
 /// connection the proxy already closed may refuse the write: that counts as closed.
 fn send_until_closed(client: &mut Client, args: &[&str]) -> (Vec<Reply>, Result<(), String>) {
@@ -473,29 +489,18 @@ fn held_connections_across_a_failover(take_down: TakeDown) {
     );
 
     // (a) The transaction's next command gets an error and the client is disconnected.
-    let (replies, closed) =
-        send_until_closed(&mut transaction, &["SET", &names.queued[2], "queued"]);
-    println!("{label}: the transaction client's next command got {replies:?}, closed: {closed:?}");
-    assert_eq!(
-        closed,
-        Ok(()),
-        "the transaction client's connection was not closed; it got {replies:?}"
-    );
-    assert!(
-        replies.len() <= 1 && replies.iter().all(|reply| matches!(reply, Reply::Error(_))),
-        "the transaction client got {replies:?}"
+    assert_cut_off(
+        &label,
+        "transaction",
+        &mut transaction,
+        &["SET", &names.queued[2], "queued"],
     );
     // (c) So is the WATCH client, after an error for the write it sends.
-    let (replies, closed) = send_until_closed(&mut watching, &["SET", &names.watched, "after"]);
-    println!("{label}: the WATCH client's next command got {replies:?}, closed: {closed:?}");
-    assert_eq!(
-        closed,
-        Ok(()),
-        "the WATCH client's connection was not closed; it got {replies:?}"
-    );
-    assert!(
-        replies.len() <= 1 && replies.iter().all(|reply| matches!(reply, Reply::Error(_))),
-        "the WATCH client got {replies:?}"
+    assert_cut_off(
+        &label,
+        "WATCH",
+        &mut watching,
+        &["SET", &names.watched, "after"],
     );
     // Nothing queued ran outside its transaction, and the watched key is untouched.
     for key in &names.queued {

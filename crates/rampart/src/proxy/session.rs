@@ -924,9 +924,20 @@ impl Session {
         self.pool.fragments(fragments);
         let mut start = 0;
         let ends = self.fragment_servers.iter().zip(&self.fragment_ends);
-        for (fragment, (&server, &end)) in ends.enumerate() {
-            let request = requests.split_to(end - start);
-            start = end;
+        self.send_as_fragments(
+            seq,
+            ends.map(|(&server, &end)| {
+                let request = requests.split_to(end - start);
+                start = end;
+                (server, request)
+            }),
+        );
+    }
+
+    /// Sends each `(server, request)` as the next fragment of slot `seq`: fragment N is the
+    /// Nth request.
+    fn send_as_fragments(&self, seq: u64, requests: impl IntoIterator<Item = (usize, Bytes)>) {
+        for (fragment, (server, request)) in requests.into_iter().enumerate() {
             self.pool.backend(server, self.state.protocol).send(
                 request,
                 self.received,
@@ -978,15 +989,7 @@ impl Session {
         merging.prepare(MergeKind::Keyspace(merge), requests.len());
         let bytes = requests.iter().map(|(_, request)| request.len()).sum();
         let seq = self.queue.push_merging(merging, bytes);
-        for (fragment, (server, request)) in requests.into_iter().enumerate() {
-            self.pool.backend(server, self.state.protocol).send(
-                request,
-                self.received,
-                &self.queue,
-                seq,
-                Part::Fragment(fragment as u16),
-            );
-        }
+        self.send_as_fragments(seq, requests);
     }
 
     /// Sends `request` to every live shard and merges their replies in one slot. With no
@@ -1009,15 +1012,10 @@ impl Session {
                 Bytes::from_static(b"-ERR Connection refused\r\n"),
             );
         }
-        for (fragment, server) in servers.into_iter().enumerate() {
-            self.pool.backend(server, self.state.protocol).send(
-                request.clone(),
-                self.received,
-                &self.queue,
-                seq,
-                Part::Fragment(fragment as u16),
-            );
-        }
+        self.send_as_fragments(
+            seq,
+            servers.into_iter().map(|server| (server, request.clone())),
+        );
     }
 }
 

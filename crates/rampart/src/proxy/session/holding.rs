@@ -536,15 +536,18 @@ impl Session {
                     pool.server_name(held),
                 ))
             }
-            Refusal::Exhausted { limit } => {
-                let pool = Rc::clone(&self.pool);
-                self.reply_error(format_args!(
-                    "'{command}' needs a server connection of its own, and all {limit} of pool \
-                     '{}' on this worker are held (dedicated_connections)",
-                    pool.pool().name
-                ))
-            }
+            Refusal::Exhausted { limit } => self.reply_exhausted(command, limit),
         }
+    }
+
+    /// `command` found every dedicated connection of the pool on this worker held.
+    pub(super) fn reply_exhausted(&mut self, command: &str, limit: usize) -> Decision {
+        let pool = Rc::clone(&self.pool);
+        self.reply_error(format_args!(
+            "'{command}' needs a server connection of its own, and all {limit} of pool '{}' on \
+             this worker are held (dedicated_connections)",
+            pool.pool().name
+        ))
     }
 
     fn reply_status(&mut self, status: &[u8]) -> Decision {
@@ -553,7 +556,7 @@ impl Session {
         Decision::Done
     }
 
-    fn reply_error(&mut self, message: std::fmt::Arguments<'_>) -> Decision {
+    pub(super) fn reply_error(&mut self, message: std::fmt::Arguments<'_>) -> Decision {
         encode::error_fmt(&mut self.scratch, b"ERR", message);
         self.reply_local();
         Decision::Done

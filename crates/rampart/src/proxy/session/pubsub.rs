@@ -150,19 +150,11 @@ impl Session {
                 self.subscribed_ping(args);
                 Some(Decision::Done)
             }
-            _ => {
-                encode::error_fmt(
-                    &mut self.scratch,
-                    b"ERR",
-                    format_args!(
-                        "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
-                         QUIT / RESET are allowed in this context",
-                        command.name
-                    ),
-                );
-                self.reply_local();
-                Some(Decision::Done)
-            }
+            _ => Some(self.reply_error(format_args!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+                 RESET are allowed in this context",
+                command.name
+            ))),
         }
     }
 
@@ -268,17 +260,7 @@ impl Session {
             match self.link_to(server) {
                 Ok(link) => links.push(link),
                 Err(limit) => {
-                    encode::error_fmt(
-                        &mut self.scratch,
-                        b"ERR",
-                        format_args!(
-                            "'{}' needs a server connection of its own, and all {limit} of \
-                             pool '{}' on this worker are held (dedicated_connections)",
-                            String::from_utf8_lossy(word),
-                            self.pool.pool().name
-                        ),
-                    );
-                    self.reply_local();
+                    self.reply_exhausted(&String::from_utf8_lossy(word), limit);
                     self.subscriptions.close_unused();
                     return;
                 }
