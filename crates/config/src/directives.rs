@@ -55,7 +55,7 @@ const BOOL: &str = "true or false";
 const SIZE: &str = "a size in bytes: decimal digits with an optional unit k, kb, m, mb, g or gb";
 
 /// Every directive, nutcracker 0.5.0's in its own order, then rampart's.
-static DIRECTIVES: [Directive; 29] = [
+static DIRECTIVES: [Directive; 31] = [
     Directive {
         name: "listen",
         expected: "\"host:port\" or \"/path/to/socket [permissions]\"",
@@ -213,6 +213,7 @@ static DIRECTIVES: [Directive; 29] = [
                 weight: entry.weight,
                 line: value.pos.line,
                 config_index: pool.servers.len(),
+                draining: false,
             };
             pool.servers.push(Setting {
                 value: server,
@@ -232,6 +233,18 @@ static DIRECTIVES: [Directive; 29] = [
         expected: BOOL,
         shape: Shape::Nutcracker,
         apply: |pool, this, value| boolean(&mut pool.replica_reads, this.name, value),
+    },
+    Directive {
+        name: "migrate",
+        expected: BOOL,
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| boolean(&mut pool.migrate, this.name, value),
+    },
+    Directive {
+        name: "migrate_rate",
+        expected: "keys per second (decimal digits, at least 1)",
+        shape: Shape::Nutcracker,
+        apply: |pool, this, value| number(&mut pool.migrate_rate, this.name, value),
     },
     Directive {
         name: "client_max_request_bytes",
@@ -386,6 +399,10 @@ pub(crate) struct PoolBuilder {
     pub failover_wait_ms: Option<Setting<u32>>,
     /// rampart extension: read-only commands may go to a replica while the master is down.
     pub replica_reads: Option<Setting<bool>>,
+    /// rampart extension: keys whose server changed move online after a reload.
+    pub migrate: Option<Setting<bool>>,
+    /// rampart extension: how many keys per second the background migrator moves at most.
+    pub migrate_rate: Option<Setting<u32>>,
     /// rampart's per-client limits, `client_connections` included.
     pub limits: LimitSettings,
     /// In config order.
@@ -417,6 +434,8 @@ impl PoolBuilder {
             server_failure_limit: None,
             failover_wait_ms: None,
             replica_reads: None,
+            migrate: None,
+            migrate_rate: None,
             limits: LimitSettings::default(),
             servers: Vec::new(),
             sentinels: Vec::new(),

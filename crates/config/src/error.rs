@@ -278,6 +278,10 @@ pub enum ConfigErrorKind {
          learned from Sentinel); add the pool's sentinels or remove it from pool {pool:?}"
     )]
     ReplicaReadsWithoutSentinels { pool: String },
+    #[error("directive \"migrate\" cannot be used in pool {pool:?}: {reason}")]
+    MigrateUnsupported { pool: String, reason: &'static str },
+    #[error("directive \"migrate_rate\" cannot be 0; expected at least 1 key per second")]
+    ZeroMigrateRate,
 
     // ---- listen ----
     #[error(

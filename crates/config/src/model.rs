@@ -63,6 +63,12 @@ pub struct Pool {
     /// rampart extension: with `sentinels:`, read-only commands for a shard whose master is
     /// unreachable go to one of its replicas instead of waiting (default false).
     pub replica_reads: bool,
+    /// rampart extension: after a reload changes the pool's ring, the keys whose server
+    /// changed move to it online (default false).
+    pub migrate: bool,
+    /// rampart extension: the most keys per second the background migrator moves (default
+    /// 10000).
+    pub migrate_rate: u32,
     /// rampart extension: the Redis Sentinels that watch this pool's shards, in config order.
     pub sentinels: Vec<SentinelAddr>,
     /// What one client may make the proxy hold (`client_connections` and rampart's
@@ -95,6 +101,9 @@ pub struct Server {
     pub line: usize,
     /// Position of the entry in the pool's `servers:` list as written (0-based).
     pub config_index: usize,
+    /// Never set by the parser. A reload that removes the server from a migrating pool keeps
+    /// it, after the pool's other servers and out of the ring, until its keys have moved.
+    pub draining: bool,
 }
 
 /// A backend address as written; TCP hosts are resolved lazily, on every new connection.
@@ -114,17 +123,91 @@ pub struct SentinelAddr {
 }
 
 impl Pool {
-    /// The pool's key placement over all of its servers, in nutcracker's server order.
+    /// The pool's key placement over all of its servers in nutcracker's server order, but
+    /// those draining (which come last).
     pub fn placement(&self) -> Placement {
         let nodes = self
             .servers
             .iter()
+            .filter(|server| !server.draining)
             .map(|server| Node {
                 name: server.name.as_bytes().to_vec(),
                 weight: server.weight,
             })
             .collect();
         Placement::new(self.hash, self.hash_tag, self.distribution, nodes)
+    }
+
+    /// Whether `other` configures this pool identically, wherever in its file it is written:
+    /// a reload leaves such a pool alone.
+    pub fn same_settings(&self, other: &Pool) -> bool {
+        self.without_lines() == other.without_lines()
+    }
+
+    /// Whether `other` has the same ring and shards: the same servers (names, addresses,
+    /// weights, order), hash, hash tag, distribution and sentinels. Options such as
+    /// `timeout` or the client limits may differ.
+    pub fn same_shards(&self, other: &Pool) -> bool {
+        let (mine, theirs) = (self.without_lines(), other.without_lines());
+        (
+            &mine.servers,
+            mine.hash,
+            &mine.hash_tag,
+            mine.distribution,
+            &mine.sentinels,
+        ) == (
+            &theirs.servers,
+            theirs.hash,
+            &theirs.hash_tag,
+            theirs.distribution,
+            &theirs.sentinels,
+        )
+    }
+
+    /// Whether `other` places every key on the same server name: the same servers (names and
+    /// weights, draining ones left out), hash, hash tag and distribution.
+    pub fn same_ring(&self, other: &Pool) -> bool {
+        let ring = |pool: &Pool| {
+            pool.servers
+                .iter()
+                .filter(|server| !server.draining)
+                .map(|server| (server.name.clone(), server.weight))
+                .collect::<Vec<_>>()
+        };
+        (self.hash, self.hash_tag, self.distribution)
+            == (other.hash, other.hash_tag, other.distribution)
+            && ring(self) == ring(other)
+    }
+
+    /// Why this pool's keys cannot move online when its ring changes, if they cannot.
+    pub fn cannot_migrate(&self) -> Option<&'static str> {
+        if self.distribution == Distribution::Random {
+            Some("\"distribution: random\" places no key on a server of its own")
+        } else if self.auto_eject_hosts {
+            Some("\"auto_eject_hosts: true\" moves keys on its own when a server fails")
+        } else if self
+            .servers
+            .iter()
+            .any(|server| matches!(server.address, ServerAddress::Unix { .. }))
+        {
+            Some("Redis MIGRATE needs a TCP address for every server, not a unix socket")
+        } else {
+            None
+        }
+    }
+
+    /// A copy with every line number set to 0, for comparing what the settings are.
+    fn without_lines(&self) -> Pool {
+        let mut pool = self.clone();
+        pool.line = 0;
+        pool.listen_line = 0;
+        for server in &mut pool.servers {
+            server.line = 0;
+        }
+        for sentinel in &mut pool.sentinels {
+            sentinel.line = 0;
+        }
+        pool
     }
 }
 

@@ -19,6 +19,8 @@ const DEFAULT_SERVER_FAILURE_LIMIT: u32 = 2;
 /// How long requests wait for a new master during a Sentinel failover: long enough for a
 /// failover with `down-after-milliseconds` up to 25 s plus the election.
 const DEFAULT_FAILOVER_WAIT_MS: u32 = 30_000;
+/// rampart extension: the background migrator's default pace, in keys per second.
+const DEFAULT_MIGRATE_RATE: u32 = 10_000;
 
 /// A pool that passed its own checks, with what the file-wide checks still need.
 pub(crate) struct Checked {
@@ -74,6 +76,13 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             ConfigErrorKind::ReplicaReadsWithoutSentinels { pool: builder.name },
         ));
     }
+    if let Some(Setting { value: 0, pos }) = builder.migrate_rate {
+        return Err(Fault::directive(
+            pos,
+            "migrate_rate",
+            ConfigErrorKind::ZeroMigrateRate,
+        ));
+    }
     if builder.servers.is_empty() {
         return Err(Fault::directive(
             builder.pos,
@@ -96,6 +105,7 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
         ));
     }
 
+    let migrate_pos = builder.migrate.as_ref().map(|setting| setting.pos);
     let pool = Pool {
         name: builder.name,
         line: builder.pos.line,
@@ -127,9 +137,21 @@ pub(crate) fn pool(builder: PoolBuilder) -> Result<Checked, Fault> {
             DEFAULT_FAILOVER_WAIT_MS,
         )),
         replica_reads: value_or(&builder.replica_reads, false),
+        migrate: value_or(&builder.migrate, false),
+        migrate_rate: value_or(&builder.migrate_rate, DEFAULT_MIGRATE_RATE),
         sentinels: builder.sentinels,
         limits,
     };
+    if let (true, Some(pos), Some(reason)) = (pool.migrate, migrate_pos, pool.cannot_migrate()) {
+        return Err(Fault::directive(
+            pos,
+            "migrate",
+            ConfigErrorKind::MigrateUnsupported {
+                pool: pool.name,
+                reason,
+            },
+        ));
+    }
     Ok(Checked {
         pool,
         pos: builder.pos,

@@ -914,6 +914,36 @@ fn replica_reads_extension() {
 }
 
 #[test]
+fn migrate_extension() {
+    let with = |extra: &str| {
+        format!("p:\n  listen: 127.0.0.1:1\n  redis: true\n{extra}  servers:\n   - a:1:1\n")
+    };
+    let pool = &ok(&with("")).pools[0];
+    assert_eq!((pool.migrate, pool.migrate_rate), (false, 10_000));
+    let pool = &ok(&with("  migrate: true\n  migrate_rate: 500\n")).pools[0];
+    assert_eq!((pool.migrate, pool.migrate_rate), (true, 500));
+    let error = err(&with("  migrate: true\n  distribution: random\n"));
+    assert!(
+        matches!(&error.kind, ConfigErrorKind::MigrateUnsupported { reason, .. } if reason.contains("random")),
+        "{error}"
+    );
+    assert_eq!(at(&error).0, 4, "the line of `migrate:`");
+    let error = err(&with("  auto_eject_hosts: true\n  migrate: true\n"));
+    assert!(error.to_string().contains("auto_eject_hosts"), "{error}");
+    let error = err(
+        "p:\n  listen: 127.0.0.1:1\n  redis: true\n  migrate: true\n  servers:\n   - /tmp/r.sock:1\n",
+    );
+    assert!(error.to_string().contains("unix socket"), "{error}");
+    let error = err(&with("  migrate_rate: 0\n"));
+    assert_eq!(error.kind, ConfigErrorKind::ZeroMigrateRate);
+    assert!(
+        ok(&with("  distribution: random\n  migrate: false\n")).pools[0]
+            .cannot_migrate()
+            .is_some()
+    );
+}
+
+#[test]
 fn client_limits_have_safe_defaults() {
     let limits = ok(&pool("")).pools[0].limits;
     assert_eq!(limits, ClientLimits::default());

@@ -1,6 +1,6 @@
 //! The `rampart` binary: parses the nutcracker-compatible command line and runs what it asks
-//! for: a configuration test, a stats description, the `route` tool, the `check` probe, or the
-//! proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
+//! for: a configuration test, a stats description, the `route` tool, the `check` probe, the
+//! `status`, `reload` and `rebalance` clients of a running proxy, or the proxy. The module tree follows the architecture: `proxy` (data path), `topology` (control
 //! plane), `vrrp` (the built-in virtual IP), `health` (the proxy's health seen from outside, for
 //! the VRRP speaker and `rampart check`), `admin` (stats), `cli` (flags and the tools that run
 //! without the proxy), plus process housekeeping (`run`, `daemon`, `logging` with `log_limit`
@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::args::{Cli, Command, ProxyArgs};
-use cli::{check, demo, route, status, test_conf};
+use cli::{check, demo, rebalance, reload, route, status, test_conf};
 
 /// The version banner; names the nutcracker release whose behaviour rampart reproduces.
 fn banner() -> String {
@@ -59,6 +59,8 @@ fn main() -> ExitCode {
         Some(Command::Route(args)) => route::run(&args),
         Some(Command::Check(args)) => check::run(&args),
         Some(Command::Status(args)) => status::run(&args),
+        Some(Command::Reload(args)) => reload::run(&args),
+        Some(Command::Rebalance(args)) => rebalance::run(&args),
         Some(Command::Demo(args)) => demo::run(&args),
         None => run_proxy_flags(&cli.proxy),
     }

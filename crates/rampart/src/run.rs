@@ -3,15 +3,14 @@
 //! `--vrrp`, the VRRP speaker, and the admin endpoint (`--admin`). SIGTERM or SIGINT makes a VRRP master hand its virtual IP over
 //! (priority 0), stops accepting, lets in-flight replies reach their clients, removes the pid
 //! file and exits 0; SIGHUP reopens the log; SIGTTIN/SIGTTOU raise or lower its level;
-//! SIGUSR1, SIGUSR2 and SIGALRM are logged and otherwise ignored; SIGPIPE is ignored.
+//! SIGUSR1 reloads the configuration file; SIGUSR2 and SIGALRM are logged and otherwise
+//! ignored; SIGPIPE is ignored.
 //! Under systemd, READY=1 follows the start of every thread and STOPPING=1 the stop signal.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::task::Poll;
 use std::thread;
-use std::time::Instant;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -23,9 +22,10 @@ use crate::cli::args::{AdminAddress, ProxyArgs};
 use crate::daemon::{self, PidFile};
 use crate::health::Probe;
 use crate::logging::Log;
-use crate::proxy::{self, Shared};
+use crate::proxy::{self, Live, Shared};
 use crate::service;
-use crate::topology::{self, Topology};
+use crate::topology::migration;
+use crate::topology::reload::{self, ReloadRequest};
 use crate::vrrp::{self, Vrrp, VrrpError};
 
 /// Runs the proxy with nutcracker's flags and `workers` threads; returns the exit status.
@@ -36,7 +36,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         ExitCode::FAILURE
     };
     let config = match rampart_config::load(&args.conf_file) {
-        Ok(config) => Arc::new(config),
+        Ok(config) => config,
         Err(error) => {
             return fail(format!(
                 "configuration file '{}' syntax is invalid\n{error}",
@@ -44,6 +44,17 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
             ));
         }
     };
+    let resumed = match migration::resume(config) {
+        Ok(resumed) => resumed,
+        Err(error) => {
+            return fail(format!(
+                "cannot read the migration saved in '{}': {error}; remove it to start without \
+                 finishing that migration (keys it had not moved yet would read as missing)",
+                migration::state_file(&args.conf_file).display()
+            ));
+        }
+    };
+    let config = Arc::new(resumed.config);
     let vrrp_config = match args.vrrp.as_deref().map(rampart_config::keepalived::load) {
         None => None,
         Some(Ok(vrrp_config)) => Some(vrrp_config),
@@ -99,7 +110,7 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
             Err(error) => return fail(format!("cannot bind admin endpoint to {address}: {error}")),
         },
     };
-    let listeners = match proxy::bind_listeners(&config, workers) {
+    let listeners = match proxy::bind_listeners(&config, workers, |_| true) {
         Ok(listeners) => listeners,
         Err(error) => return fail(error.to_string()),
     };
@@ -121,32 +132,31 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
         None => None,
     };
     let board = Arc::new(StatsBoard::new(&config, workers + 1, vrrp_board));
-    let topology = Arc::new(Topology::new(&config));
     let (events, event_receiver) = mpsc::unbounded_channel();
+    let (reloads, reload_receiver) = mpsc::unbounded_channel();
     let (stop, stopping) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        config: Arc::clone(&config),
-        topology: Arc::clone(&topology),
-        stats: Arc::clone(&board),
+    let live = Arc::new(Live::from_pointee(Shared::starting(
+        Arc::clone(&config),
+        board,
         events,
         workers,
-        started: Instant::now(),
-        mbuf_size: args.mbuf_size as usize,
-        client_counts: config.pools.iter().map(|_| AtomicUsize::new(0)).collect(),
-    });
-    if let Err(error) =
-        admin::server::spawn(stats_listener, Arc::clone(&board), Arc::clone(&config))
-    {
+        args.mbuf_size as usize,
+        listeners,
+    )));
+    for (pool, ring) in resumed.rings {
+        live.load().topology.set_migration(pool, Some(ring));
+    }
+    for pool in &resumed.started {
+        tracing::info!(
+            "pool '{pool}': resuming the migration saved in '{}'",
+            migration::state_file(&args.conf_file).display()
+        );
+    }
+    if let Err(error) = admin::server::spawn(stats_listener, Arc::clone(&live)) {
         return fail(format!("cannot start the stats server: {error}"));
     }
     if let Some(listener) = admin_listener {
-        let admin = Endpoint::new(
-            Arc::clone(&config),
-            Arc::clone(&topology),
-            Arc::clone(&board),
-            stopping.clone(),
-            workers,
-        );
+        let admin = Endpoint::new(Arc::clone(&live), reloads.clone(), stopping.clone());
         if let Err(error) = endpoint::spawn(listener, admin) {
             return fail(format!("cannot start the admin endpoint: {error}"));
         }
@@ -157,36 +167,28 @@ pub fn run(args: &ProxyArgs, workers: usize) -> ExitCode {
     }
     proxy::memory::configure();
     let mut threads = Vec::new();
-    for (id, listeners) in listeners.into_iter().enumerate() {
-        let (shared, stopping) = (Arc::clone(&shared), stopping.clone());
+    for id in 0..workers {
+        let (live, stopping) = (Arc::clone(&live), stopping.clone());
         let spawned = thread::Builder::new()
             .name(format!("worker-{id}"))
-            .spawn(move || proxy::worker::run(id, shared, listeners, stopping));
+            .spawn(move || proxy::worker::run(id, live, stopping));
         match spawned {
             Ok(handle) => threads.push(handle),
             Err(error) => return fail(format!("cannot start worker {id}: {error}")),
         }
     }
-    drop(shared);
-    let vrrp_thread = match vrrp
-        .map(|(vrrp, probe)| vrrp.spawn(probe, Arc::clone(&topology), stopping.clone()))
-    {
-        None => None,
-        Some(Ok(handle)) => Some(handle),
-        Some(Err(error)) => return fail(format!("cannot start the VRRP thread: {error}")),
-    };
+    let vrrp_thread =
+        match vrrp.map(|(vrrp, probe)| vrrp.spawn(probe, Arc::clone(&live), stopping.clone())) {
+            None => None,
+            Some(Ok(handle)) => Some(handle),
+            Some(Err(error)) => return fail(format!("cannot start the VRRP thread: {error}")),
+        };
     let control = thread::Builder::new()
         .name("control".into())
         .spawn(move || {
             let local = tokio::task::LocalSet::new();
-            local.spawn_local(topology::run(
-                topology,
-                config,
-                board,
-                workers,
-                event_receiver,
-            ));
-            local.block_on(&control_runtime, signals.handle(log, stop));
+            local.spawn_local(reload::run(live, workers, event_receiver, reload_receiver));
+            local.block_on(&control_runtime, signals.handle(log, stop, reloads));
         });
     if let Err(error) = control {
         return fail(format!("cannot start the control thread: {error}"));
@@ -229,7 +231,9 @@ enum Reaction {
     Louder,
     /// SIGTTOU: lower the log level.
     Quieter,
-    /// SIGUSR1, SIGUSR2 (no-ops in nutcracker too) and SIGALRM: logged, nothing else.
+    /// SIGUSR1: reload the configuration file (a no-op in nutcracker).
+    Reload,
+    /// SIGUSR2 (a no-op in nutcracker too) and SIGALRM: logged, nothing else.
     Ignore,
 }
 
@@ -243,7 +247,7 @@ const CAUGHT: [(libc::c_int, &str, Reaction); 8] = [
     (libc::SIGHUP, "SIGHUP", Reaction::Reopen),
     (libc::SIGTTIN, "SIGTTIN", Reaction::Louder),
     (libc::SIGTTOU, "SIGTTOU", Reaction::Quieter),
-    (libc::SIGUSR1, "SIGUSR1", Reaction::Ignore),
+    (libc::SIGUSR1, "SIGUSR1", Reaction::Reload),
     (libc::SIGUSR2, "SIGUSR2", Reaction::Ignore),
     (libc::SIGALRM, "SIGALRM", Reaction::Ignore),
 ];
@@ -278,7 +282,12 @@ impl Signals {
 
     /// Reacts to signals, each logged with nutcracker's `signal N (NAME) received` line,
     /// until a stop is requested.
-    async fn handle(mut self, log: Log, stop: watch::Sender<bool>) {
+    async fn handle(
+        mut self,
+        log: Log,
+        stop: watch::Sender<bool>,
+        reloads: mpsc::UnboundedSender<ReloadRequest>,
+    ) {
         loop {
             let (number, name, reaction) = self.next().await;
             let received = format!("signal {number} ({name}) received");
@@ -300,6 +309,13 @@ impl Signals {
                 Reaction::Quieter => {
                     tracing::info!("{received}, down logging level");
                     tracing::info!("down log level to {}", log.step_level(false));
+                }
+                Reaction::Reload => {
+                    tracing::info!("{received}, reloading the configuration");
+                    let _ = reloads.send(ReloadRequest {
+                        rebalance: false,
+                        reply: None,
+                    });
                 }
                 Reaction::Ignore => tracing::info!("{received}, ignored"),
             }

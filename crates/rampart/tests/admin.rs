@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::admin::{get, status};
-use support::process::Rampart;
+use support::process::{Rampart, listening_sockets};
 use support::resp::{Client, bulk, call};
 use support::sentinel::RECOVERY_LIMIT;
 use support::sentinel_cluster::{Cluster, Options, SHARD_NAMES};
@@ -105,37 +105,12 @@ fn rampart_status(port: u16, extra: &[&str]) -> Output {
         .expect("run rampart status")
 }
 
-/// The loopback TCP ports process `pid` listens on, from /proc.
+/// The TCP ports process `pid` listens on.
 fn listening_ports(pid: u32) -> BTreeSet<u16> {
-    let inodes: BTreeSet<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("the process's descriptors")
-        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
-        .filter_map(|target| {
-            let target = target.to_string_lossy().into_owned();
-            Some(
-                target
-                    .strip_prefix("socket:[")?
-                    .strip_suffix(']')?
-                    .to_string(),
-            )
-        })
-        .collect();
-    let mut ports = BTreeSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in fs::read_to_string(table)
-            .unwrap_or_default()
-            .lines()
-            .skip(1)
-        {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let listening = fields.get(3) == Some(&"0A");
-            if listening && fields.get(9).is_some_and(|inode| inodes.contains(*inode)) {
-                let port = fields[1].rsplit(':').next().unwrap();
-                ports.insert(u16::from_str_radix(port, 16).unwrap());
-            }
-        }
-    }
-    ports
+    listening_sockets(pid)
+        .into_iter()
+        .map(|(port, _)| port)
+        .collect()
 }
 
 #[test]

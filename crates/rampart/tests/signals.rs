@@ -193,8 +193,8 @@ fn signals_right_after_start_are_handled() {
 }
 
 /// Each signal nutcracker survives, and SIGALRM, leaves rampart serving through its
-/// redis-server, with the signal logged (but SIGPIPE, which is ignored); SIGTERM then still
-/// stops it cleanly.
+/// redis-server, with the signal logged (but SIGPIPE, which is ignored); SIGUSR1 reloads the
+/// unchanged file without closing the client. SIGTERM then still stops it cleanly.
 #[test]
 fn every_signal_nutcracker_survives_leaves_rampart_serving() {
     let redis = Redis::start(&[]);
@@ -214,7 +214,10 @@ fn every_signal_nutcracker_survives_leaves_rampart_serving() {
     });
     assert!(proxy.process().ignores(&[libc::SIGPIPE]), "SIGPIPE ignored");
     let signals = [
-        (libc::SIGUSR1, Some("signal 10 (SIGUSR1) received, ignored")),
+        (
+            libc::SIGUSR1,
+            Some("signal 10 (SIGUSR1) received, reloading the configuration"),
+        ),
         (libc::SIGUSR2, Some("signal 12 (SIGUSR2) received, ignored")),
         (libc::SIGALRM, Some("signal 14 (SIGALRM) received, ignored")),
         (libc::SIGPIPE, None),

@@ -1,8 +1,10 @@
 //! The admin endpoint (`--admin`, default 127.0.0.1:22223): HTTP/1.1 served by hyper on a
 //! thread and runtime of its own, so a scrape never takes time from a worker or from the
 //! control plane following Sentinel. `GET /metrics` (OpenMetrics text for Prometheus),
-//! `GET /status` (JSON), `GET /health` (200 `ok`, or 503 with the reason); any other path is
-//! 404 and any other method 405. The nutcracker stats port is separate and unchanged.
+//! `GET /status` (JSON), `GET /health` (200 `ok`, or 503 with the reason), `POST /reload`
+//! (reloads the configuration file: 200 with what changed, or 422 with why the file was
+//! refused) and `POST /rebalance` (the same, migrating every pool whose ring changes); any
+//! other path is 404 and any other method 405. The nutcracker stats port is separate and unchanged.
 
 use std::convert::Infallible;
 use std::io;
@@ -21,15 +23,15 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
-use rampart_config::Config;
-use tokio::sync::watch;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{oneshot, watch};
 
 use super::metrics;
-use super::stats::StatsBoard;
 use super::status;
 use crate::descriptors::SpareDescriptor;
 use crate::log_limit::limited;
-use crate::topology::Topology;
+use crate::proxy::Live;
+use crate::topology::reload::ReloadRequest;
 
 /// How long a client may take to send its request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,44 +40,41 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// What the endpoint reads to answer.
 pub struct Endpoint {
-    config: Arc<Config>,
-    topology: Arc<Topology>,
-    board: Arc<StatsBoard>,
+    live: Arc<Live>,
     registry: Registry,
+    /// Where `POST /reload` asks the control plane to reload.
+    reloads: UnboundedSender<ReloadRequest>,
     /// Set once the proxy is stopping.
     stopping: watch::Receiver<bool>,
-    /// Worker threads, each with a listener per pool.
-    workers: usize,
 }
 
 impl Endpoint {
     pub fn new(
-        config: Arc<Config>,
-        topology: Arc<Topology>,
-        board: Arc<StatsBoard>,
+        live: Arc<Live>,
+        reloads: UnboundedSender<ReloadRequest>,
         stopping: watch::Receiver<bool>,
-        workers: usize,
     ) -> Endpoint {
-        let registry = metrics::registry(
-            Arc::clone(&config),
-            Arc::clone(&topology),
-            Arc::clone(&board),
-        );
+        let registry = metrics::registry(Arc::clone(&live));
         Endpoint {
-            config,
-            topology,
-            board,
+            live,
             registry,
+            reloads,
             stopping,
-            workers,
         }
     }
 
-    fn respond(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-        if request.method() != Method::GET {
-            return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n");
+    async fn respond(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path();
+        match (request.method(), path) {
+            (&Method::POST, "/reload") => return self.reload(false).await,
+            (&Method::POST, "/rebalance") => return self.reload(true).await,
+            (_, "/reload" | "/rebalance") => {
+                return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only POST\n");
+            }
+            (&Method::GET, _) => {}
+            _ => return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "only GET\n"),
         }
-        match request.uri().path() {
+        match path {
             "/metrics" => match metrics::render(&self.registry) {
                 Ok(text) => reply(StatusCode::OK, OPENMETRICS, text),
                 Err(_) => reply(
@@ -85,7 +84,8 @@ impl Endpoint {
                 ),
             },
             "/status" => {
-                let document = status::collect(&self.config, &self.topology, &self.board);
+                let shared = self.live.load();
+                let document = status::collect(&shared.config, &shared.topology, &shared.stats);
                 match serde_json::to_string_pretty(&document) {
                     Ok(json) => reply(StatusCode::OK, "application/json", json + "\n"),
                     Err(error) => reply(
@@ -103,20 +103,44 @@ impl Endpoint {
         }
     }
 
+    /// `POST /reload` (and `/rebalance`, which migrates every pool whose ring changes): 200
+    /// with what changed, or 422 with why the new file was refused.
+    async fn reload(&self, rebalance: bool) -> Response<Full<Bytes>> {
+        let (answer, outcome) = oneshot::channel();
+        let sent = self.reloads.send(ReloadRequest {
+            rebalance,
+            reply: Some(answer),
+        });
+        match (sent, outcome.await) {
+            (Ok(()), Ok(Ok(summary))) => reply(StatusCode::OK, "text/plain", summary + "\n"),
+            (Ok(()), Ok(Err(refusal))) => reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "text/plain",
+                refusal + "\n",
+            ),
+            _ => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "the control plane is not running: the proxy is stopping\n",
+            ),
+        }
+    }
+
     /// Why the proxy is not serving, if it is not: stopping, or some worker's pool listener
     /// not accepting.
     fn unhealthy(&self) -> Option<String> {
         if *self.stopping.borrow() {
             return Some("stopping".to_string());
         }
-        let expected = self.workers * self.config.pools.len();
-        let accepting = self.board.listeners_accepting();
+        let shared = self.live.load();
+        let expected = shared.workers * shared.config.pools.len();
+        let accepting = shared.stats.listeners_accepting();
         (accepting < expected).then(|| {
             format!(
                 "{accepting} of {expected} pool listeners are accepting \
                  ({} workers x {} pools)",
-                self.workers,
-                self.config.pools.len()
+                shared.workers,
+                shared.config.pools.len()
             )
         })
     }
@@ -201,8 +225,8 @@ async fn serve(listener: TcpListener, endpoint: Rc<Endpoint>) {
         let endpoint = Rc::clone(&endpoint);
         tokio::task::spawn_local(async move {
             let service = service_fn(|request| {
-                let response = endpoint.respond(&request);
-                async move { Ok::<_, Infallible>(response) }
+                let endpoint = Rc::clone(&endpoint);
+                async move { Ok::<_, Infallible>(endpoint.respond(&request).await) }
             });
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())

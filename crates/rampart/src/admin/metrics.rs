@@ -23,7 +23,8 @@ use rampart_vrrp::State;
 
 use super::catalog::{LimitStat, PoolStat, ServerStat};
 use super::latency::Latency;
-use super::stats::{SentinelStat, StatsBoard, StatsTable};
+use super::stats::{MigrationStat, SentinelStat, StatsBoard, StatsTable};
+use crate::proxy::Live;
 use crate::topology::Topology;
 
 /// Every VRRP state, for the one-hot `rampart_vrrp_state`.
@@ -35,13 +36,9 @@ const VRRP_STATES: [State; 4] = [
 ];
 
 /// The registry `/metrics` encodes: one collector over the live state.
-pub fn registry(config: Arc<Config>, topology: Arc<Topology>, board: Arc<StatsBoard>) -> Registry {
+pub fn registry(live: Arc<Live>) -> Registry {
     let mut registry = Registry::with_prefix("rampart");
-    registry.register_collector(Box::new(Scrape {
-        config,
-        topology,
-        board,
-    }));
+    registry.register_collector(Box::new(Scrape { live }));
     registry
 }
 
@@ -54,15 +51,20 @@ pub fn render(registry: &Registry) -> Result<String, fmt::Error> {
 
 /// Reads the live state when scraped.
 struct Scrape {
-    config: Arc<Config>,
-    topology: Arc<Topology>,
-    board: Arc<StatsBoard>,
+    live: Arc<Live>,
 }
 
 impl fmt::Debug for Scrape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scrape").finish_non_exhaustive()
     }
+}
+
+/// The configuration served at the time of one scrape, with its topology and counters.
+struct Snapshot<'s> {
+    config: &'s Config,
+    topology: &'s Topology,
+    board: &'s StatsBoard,
 }
 
 /// A histogram read from a [`Latency`] table.
@@ -146,8 +148,9 @@ fn value_metric(metric_type: MetricType, value: u64) -> Box<dyn EncodeMetric> {
     }
 }
 
-impl Scrape {
-    /// Per-pool families: nutcracker's pool counters, parked clients, latency.
+impl Snapshot<'_> {
+    /// Per-pool families: nutcracker's pool counters, parked clients, client limits,
+    /// migration, latency.
     fn pools(&self, encoder: &mut DescriptorEncoder, table: &StatsTable) -> fmt::Result {
         let pools = || self.config.pools.iter().zip(&table.pools);
         for stat in PoolStat::ALL {
@@ -193,6 +196,52 @@ impl Scrape {
                 })
             }),
         )?;
+        for (stat, name, help, metric_type) in [
+            (
+                MigrationStat::Running,
+                "migration_running",
+                "1 while the pool's keys move after a reload changed its ring",
+                MetricType::Gauge,
+            ),
+            (
+                MigrationStat::Scanned,
+                "migration_keys_scanned",
+                "keys the migrator read from the pool's old servers",
+                MetricType::Counter,
+            ),
+            (
+                MigrationStat::Moved,
+                "migration_keys_moved",
+                "keys the migrator moved to their new server",
+                MetricType::Counter,
+            ),
+            (
+                MigrationStat::Waiting,
+                "migration_waiting",
+                "1 while this node's migrator waits for the virtual IP or a failover",
+                MetricType::Gauge,
+            ),
+            (
+                MigrationStat::Remaining,
+                "migration_remaining_keys",
+                "keys still to read in the migration's first pass (estimated)",
+                MetricType::Gauge,
+            ),
+        ] {
+            family(
+                encoder,
+                name,
+                help,
+                metric_type,
+                pools().map(|(pool, counters)| {
+                    let value = counters.migration.get(stat as usize).copied().unwrap_or(0);
+                    (
+                        [("pool", pool.name.as_str())],
+                        value_metric(metric_type, value),
+                    )
+                }),
+            )?;
+        }
         family(
             encoder,
             "request_duration_seconds",
@@ -389,8 +438,20 @@ impl Scrape {
 }
 
 impl Collector for Scrape {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        let shared = self.live.load();
+        Snapshot {
+            config: &shared.config,
+            topology: &shared.topology,
+            board: &shared.stats,
+        }
+        .encode(encoder)
+    }
+}
+
+impl Snapshot<'_> {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let table = self.board.sum(&self.config);
+        let table = self.board.sum(self.config);
         single(
             &mut encoder,
             "build",
@@ -428,6 +489,7 @@ mod tests {
 
     use super::*;
     use crate::admin::vrrp_status::{InstanceStatus, VrrpBoard};
+    use crate::proxy::Shared;
 
     #[test]
     fn vrrp_state_is_one_hot_with_priority_and_transitions() {
@@ -446,8 +508,10 @@ mod tests {
             transitions: 3,
         }]));
         let board = Arc::new(StatsBoard::new(&config, 1, vrrp));
-        let topology = Arc::new(Topology::new(&config));
-        let text = render(&registry(config, topology, board)).expect("encodable metrics");
+        let (events, _receiver) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::starting(config, board, events, 1, 16 * 1024, Vec::new());
+        let live = Arc::new(Live::from_pointee(shared));
+        let text = render(&registry(live)).expect("encodable metrics");
         for line in [
             "rampart_vrrp_state{instance=\"VI_1\",state=\"INIT\"} 0",
             "rampart_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",

@@ -1,5 +1,6 @@
 //! The stats port (`-s`/`-a`, default 0.0.0.0:22222): on every connection it writes one JSON
-//! document in nutcracker's layout and closes, reading nothing from the peer.
+//! document in nutcracker's layout, for the configuration served now, and closes, reading
+//! nothing from the peer.
 
 use std::io::{self, Write};
 use std::net::{TcpListener, ToSocketAddrs};
@@ -7,11 +8,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use rampart_config::Config;
-
-use super::stats::StatsBoard;
 use crate::descriptors::SpareDescriptor;
 use crate::log_limit::limited;
+use crate::proxy::Live;
 
 /// How long the stats thread waits after an accept failed for another reason than a lack of
 /// descriptors, so that a lasting failure cannot spin it.
@@ -27,7 +26,7 @@ pub fn bind(address: &str, port: u16) -> io::Result<TcpListener> {
 }
 
 /// Serves the stats document on its own thread for the life of the process.
-pub fn spawn(listener: TcpListener, board: Arc<StatsBoard>, config: Arc<Config>) -> io::Result<()> {
+pub fn spawn(listener: TcpListener, live: Arc<Live>) -> io::Result<()> {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "localhost".to_string());
@@ -36,7 +35,8 @@ pub fn spawn(listener: TcpListener, board: Arc<StatsBoard>, config: Arc<Config>)
         loop {
             match listener.accept() {
                 Ok((mut peer, _)) => {
-                    let document = board.render(&config, &hostname);
+                    let shared = live.load();
+                    let document = shared.stats.render(&shared.config, &hostname);
                     let _ = peer.write_all(document.as_bytes());
                 }
                 Err(error) => match spare.shed(error, || listener.accept()) {

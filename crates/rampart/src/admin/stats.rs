@@ -44,6 +44,37 @@ impl SentinelStat {
     }
 }
 
+/// rampart's per-pool counters of online migration, shown after nutcracker's for pools with
+/// `migrate: true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationStat {
+    /// 1 while a migration runs (a gauge).
+    Running,
+    /// Keys the migrator read from the old servers.
+    Scanned,
+    /// Keys it moved to their new server.
+    Moved,
+    /// Keys still to read, as estimated from the old servers' sizes (a gauge).
+    Remaining,
+    /// 1 while this node's migrator waits: for the virtual IP (a VRRP backup), or for a shard
+    /// to fail over (a gauge).
+    Waiting,
+}
+
+impl MigrationStat {
+    pub const COUNT: usize = 5;
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrationStat::Running => "migration_running",
+            MigrationStat::Scanned => "migration_scanned",
+            MigrationStat::Moved => "migration_moved",
+            MigrationStat::Remaining => "migration_remaining",
+            MigrationStat::Waiting => "migration_waiting",
+        }
+    }
+}
+
 /// One pool's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolCounters {
@@ -58,6 +89,8 @@ pub struct PoolCounters {
     pub latency: Latency,
     /// Client limits enforced (rampart's own; not in the stats JSON).
     pub limits: [u64; LimitStat::COUNT],
+    /// Online migration, by [`MigrationStat`].
+    pub migration: [u64; MigrationStat::COUNT],
 }
 
 /// Every counter one worker (or the control plane) keeps, indexed like the config's pools.
@@ -83,6 +116,7 @@ impl StatsTable {
                     parked_clients: 0,
                     latency: Latency::default(),
                     limits: [0; LimitStat::COUNT],
+                    migration: [0; MigrationStat::COUNT],
                 })
                 .collect(),
             total_connections: 0,
@@ -118,6 +152,10 @@ impl StatsTable {
         &mut self.pools[pool].parked_clients
     }
 
+    pub fn migration_mut(&mut self, pool: usize, stat: MigrationStat) -> &mut u64 {
+        &mut self.pools[pool].migration[stat as usize]
+    }
+
     pub fn limit_mut(&mut self, pool: usize, stat: LimitStat) -> &mut u64 {
         &mut self.pools[pool].limits[stat as usize]
     }
@@ -150,6 +188,9 @@ impl StatsTable {
             for (a, b) in mine.limits.iter_mut().zip(&theirs.limits) {
                 *a += b;
             }
+            for (a, b) in mine.migration.iter_mut().zip(&theirs.migration) {
+                *a += b;
+            }
             mine.latency.accumulate(&theirs.latency);
             for (server, other_server) in mine.sentinel.iter_mut().zip(&theirs.sentinel) {
                 for (a, b) in server.iter_mut().zip(other_server) {
@@ -172,9 +213,57 @@ impl StatsTable {
     }
 }
 
-/// Where workers publish their tables; the stats server sums them on demand.
+impl StatsTable {
+    /// This table, indexed like `from`, re-indexed for `to`: pools and servers are matched by
+    /// name, those `to` lacks are left out, and those it adds start at zero.
+    pub fn remapped(&self, from: &Config, to: &Config) -> StatsTable {
+        let mut table = StatsTable::new(to);
+        table.total_connections = self.total_connections;
+        table.current_connections = self.current_connections;
+        for (pool, counters) in to.pools.iter().zip(&mut table.pools) {
+            let Some((old_pool, old)) = from
+                .pools
+                .iter()
+                .zip(&self.pools)
+                .find(|(old_pool, _)| old_pool.name == pool.name)
+            else {
+                continue;
+            };
+            counters.pool = old.pool;
+            counters.parked_clients = old.parked_clients;
+            counters.latency.clone_from(&old.latency);
+            counters.limits = old.limits;
+            counters.migration = old.migration;
+            let servers = counters.servers.iter_mut().zip(&mut counters.sentinel);
+            for (server, (values, sentinel)) in pool.servers.iter().zip(servers) {
+                let old_servers = old_pool
+                    .servers
+                    .iter()
+                    .zip(old.servers.iter().zip(&old.sentinel));
+                if let Some((_, (old_values, old_sentinel))) = old_servers
+                    .into_iter()
+                    .find(|(named, _)| named.name == server.name)
+                {
+                    *values = *old_values;
+                    *sentinel = *old_sentinel;
+                }
+            }
+        }
+        table
+    }
+}
+
+/// One publisher's latest table and the configuration it is indexed by.
+struct Published {
+    config: Arc<Config>,
+    table: StatsTable,
+}
+
+/// Where workers publish their tables; the stats server sums them on demand. A reload
+/// changes the configuration: a table published under an older one is re-indexed by name
+/// when summed, so the counters of pools and servers that stay go on.
 pub struct StatsBoard {
-    slots: Vec<Mutex<StatsTable>>,
+    slots: Vec<Mutex<Published>>,
     started: Instant,
     /// The virtual routers' status (none without `--vrrp`).
     vrrp: Arc<VrrpBoard>,
@@ -193,10 +282,15 @@ impl Drop for Accepting<'_> {
 
 impl StatsBoard {
     /// One slot per publisher (workers and the control plane).
-    pub fn new(config: &Config, publishers: usize, vrrp: Arc<VrrpBoard>) -> StatsBoard {
+    pub fn new(config: &Arc<Config>, publishers: usize, vrrp: Arc<VrrpBoard>) -> StatsBoard {
         StatsBoard {
             slots: (0..publishers)
-                .map(|_| Mutex::new(StatsTable::new(config)))
+                .map(|_| {
+                    Mutex::new(Published {
+                        config: Arc::clone(config),
+                        table: StatsTable::new(config),
+                    })
+                })
                 .collect(),
             started: Instant::now(),
             vrrp,
@@ -225,8 +319,8 @@ impl StatsBoard {
         self.vrrp.snapshot()
     }
 
-    /// Replaces publisher `slot`'s table with a copy of `table`.
-    pub fn publish(&self, slot: usize, table: &StatsTable) {
+    /// Replaces publisher `slot`'s table with a copy of `table`, indexed like `config`.
+    pub fn publish(&self, slot: usize, config: &Arc<Config>, table: &StatsTable) {
         // Every publisher was given a slot of its own; any other index has nowhere to go.
         let Some(published) = self.slots.get(slot) else {
             return;
@@ -234,14 +328,22 @@ impl StatsBoard {
         let mut published = published
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        published.clone_from(table);
+        if !Arc::ptr_eq(&published.config, config) {
+            published.config = Arc::clone(config);
+        }
+        published.table.clone_from(table);
     }
 
-    /// The sum of every publisher's latest table.
+    /// The sum of every publisher's latest table, indexed like `config`.
     pub fn sum(&self, config: &Config) -> StatsTable {
         let mut total = StatsTable::new(config);
         for slot in &self.slots {
-            total.accumulate(&slot.lock().unwrap_or_else(|poison| poison.into_inner()));
+            let published = slot.lock().unwrap_or_else(|poison| poison.into_inner());
+            if std::ptr::eq(Arc::as_ptr(&published.config), config) {
+                total.accumulate(&published.table);
+            } else {
+                total.accumulate(&published.table.remapped(&published.config, config));
+            }
         }
         total
     }
@@ -286,6 +388,16 @@ pub fn render_json(
         for (i, (stat, value)) in PoolStat::ALL.into_iter().zip(&counters.pool).enumerate() {
             let comma = if i > 0 { ", " } else { "" };
             let _ = write!(out, "{comma}\"{}\":{value}", stat.name());
+        }
+        if pool.migrate {
+            for stat in [
+                MigrationStat::Running,
+                MigrationStat::Scanned,
+                MigrationStat::Moved,
+            ] {
+                let value = counters.migration.get(stat as usize).copied().unwrap_or(0);
+                let _ = write!(out, ", \"{}\":{value}", stat.name());
+            }
         }
         let servers = counters.servers.iter().zip(&counters.sentinel);
         for (s, (server, (values, sentinel))) in pool.servers.iter().zip(servers).enumerate() {

@@ -1,7 +1,7 @@
 //! `/status`: one JSON document with what an operator asks first: every pool and shard (the
 //! configured address, where its master is now, the replicas Sentinel lists, whether it is in
-//! the ring or failing over, its traffic so far), the VRRP instances, the uptime and the
-//! version. The admin endpoint writes it; `rampart status` reads it back with the same types.
+//! the ring or failing over, its traffic so far, how far its migration is), the VRRP
+//! instances, the uptime and the version. The admin endpoint writes it; `rampart status` reads it back with the same types.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use rampart_config::Config;
 
 use super::catalog::{LimitStat, PoolStat, ServerStat};
-use super::stats::StatsBoard;
+use super::stats::{MigrationStat, StatsBoard};
 use crate::topology::Topology;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,30 @@ pub struct PoolStatus {
     #[serde(default)]
     pub limits: BTreeMap<String, u64>,
     pub shards: Vec<ShardStatus>,
+    /// The pool's online migration, while one runs (`null` otherwise).
+    #[serde(default)]
+    pub migration: Option<MigrationStatus>,
+}
+
+/// How far a pool's migration is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MigrationStatus {
+    /// The pool migrates: commands move the keys they touch first.
+    pub running: bool,
+    /// This node's background migrator waits: for the virtual IP (on a VRRP backup, which
+    /// leaves the moves to the master) or for a shard to fail over.
+    #[serde(default)]
+    pub waiting: bool,
+    /// Keys read from the old servers so far (every pass).
+    pub scanned: u64,
+    /// Keys moved to their new server so far.
+    pub moved: u64,
+    /// Keys still to read in the first pass, as estimated from the old servers' sizes.
+    pub remaining_estimate: u64,
+    /// When the first pass should end at `migrate_rate` (`null` once it has).
+    pub eta_seconds: Option<f64>,
+    /// The servers that left the ring and drain until their keys have moved.
+    pub draining: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +146,27 @@ pub fn collect(config: &Config, topology: &Topology, board: &StatsBoard) -> Stat
                     })
                     .collect(),
                 shards,
+                migration: view.migration.as_ref().map(|_| {
+                    let stat = |stat: MigrationStat| {
+                        counters.migration.get(stat as usize).copied().unwrap_or(0)
+                    };
+                    let remaining = stat(MigrationStat::Remaining);
+                    MigrationStatus {
+                        running: stat(MigrationStat::Running) == 1,
+                        waiting: stat(MigrationStat::Waiting) == 1,
+                        scanned: stat(MigrationStat::Scanned),
+                        moved: stat(MigrationStat::Moved),
+                        remaining_estimate: remaining,
+                        eta_seconds: (remaining > 0)
+                            .then(|| remaining as f64 / f64::from(pool.migrate_rate.max(1))),
+                        draining: pool
+                            .servers
+                            .iter()
+                            .filter(|server| server.draining)
+                            .map(|server| server.name.clone())
+                            .collect(),
+                    }
+                }),
             }
         })
         .collect();

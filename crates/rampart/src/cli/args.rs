@@ -192,11 +192,36 @@ pub enum Command {
     /// Show a running proxy's shards, masters, requests per second and VRRP state, read from
     /// its admin endpoint; `--watch` redraws the table every interval
     Status(StatusArgs),
+    /// Make a running proxy read its configuration file again: print what changed and exit 0,
+    /// or print why the new file was refused (the running configuration is kept) and exit 1
+    Reload(ReloadArgs),
+    /// Make a running proxy read its configuration file again and move the keys of every pool
+    /// whose ring changed to their new server, showing the progress until it is done
+    Rebalance(RebalanceArgs),
 
     /// Start a demo of the whole architecture on this machine: 2 shards (master + replica),
     /// 3 sentinels, rampart in front (as root: two nodes sharing a virtual IP in network
     /// namespaces), with traffic and a live view; Ctrl-C removes everything it started
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The proxy's admin endpoint (its `--admin`), which answers with the outcome
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADMIN)]
+    pub admin: SocketAddr,
+
+    /// Send SIGUSR1 to the pid in this file (the proxy's `--pid-file`) instead of asking the
+    /// admin endpoint; the outcome is then only in the proxy's log
+    #[arg(long = "pid-file", value_name = "FILE", conflicts_with = "admin")]
+    pub pid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RebalanceArgs {
+    /// The proxy's admin endpoint (its `--admin`)
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADMIN)]
+    pub admin: SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -71,9 +71,16 @@ pub const SECTIONS: &[Section] = &[
             ("SIGTTIN", "Raise the log level by one (at most 11)."),
             ("SIGTTOU", "Lower the log level by one (at least 0)."),
             (
-                "SIGUSR1, SIGUSR2, SIGALRM",
-                "Logged and otherwise ignored (nutcracker ignores SIGUSR1 and SIGUSR2 too: \
-                 neither reloads the configuration).",
+                "SIGUSR1",
+                "Read the configuration file again (as `rampart reload` does): pools and \
+                 servers added, removed or changed take effect without closing the clients \
+                 of the pools that stay. A file with an error is refused with its file:line \
+                 reason in the log, and the running configuration is kept. nutcracker \
+                 ignores SIGUSR1.",
+            ),
+            (
+                "SIGUSR2, SIGALRM",
+                "Logged and otherwise ignored (nutcracker ignores SIGUSR2 too).",
             ),
             ("SIGPIPE", "Ignored, as nutcracker does."),
         ],

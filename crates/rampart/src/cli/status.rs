@@ -3,10 +3,6 @@
 //! errors) and one line per VRRP instance, the way `redis-cli --stat` or `top` shows things.
 //! Requests per second come from two samples `--interval` apart; `--watch` redraws every
 //! interval (clearing the screen when stdout is a terminal, plain blocks otherwise).
-//!
-//! The GET goes through hyper's own HTTP/1 client connection (`hyper::client::conn::http1`),
-//! already built for the endpoint's server side: no HTTP parsing of our own and no second
-//! client crate, on a small current-thread runtime.
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
@@ -14,36 +10,17 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::header::HOST;
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::{Method, StatusCode};
 
 use super::args::StatusArgs;
+use super::endpoint_client::{self, EndpointError};
 use crate::admin::status::Status;
-
-/// How long one request to the endpoint may take.
-const REQUEST_LIMIT: Duration = Duration::from_secs(5);
 
 /// Why the status could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("cannot connect to {address}: {source}; is rampart running with --admin {address}?")]
-    Connect {
-        address: SocketAddr,
-        source: io::Error,
-    },
-    #[error("{address} did not answer within {REQUEST_LIMIT:?}")]
-    TimedOut { address: SocketAddr },
-    #[error("HTTP exchange with {address} failed: {source}")]
-    Http {
-        address: SocketAddr,
-        source: hyper::Error,
-    },
-    #[error("cannot build the request: {0}")]
-    Request(#[from] hyper::http::Error),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     #[error("{address}/status answered {status}")]
     Refused {
         address: SocketAddr,
@@ -105,11 +82,11 @@ struct Sample {
 
 impl Sample {
     fn take(runtime: &tokio::runtime::Runtime, address: SocketAddr) -> Result<Sample, FetchError> {
-        let body = runtime.block_on(async {
-            tokio::time::timeout(REQUEST_LIMIT, get(address, "/status"))
-                .await
-                .unwrap_or(Err(FetchError::TimedOut { address }))
-        })?;
+        let (status, body) =
+            runtime.block_on(endpoint_client::request(address, Method::GET, "/status"))?;
+        if status != StatusCode::OK {
+            return Err(FetchError::Refused { address, status });
+        }
         let status = serde_json::from_slice(&body)
             .map_err(|source| FetchError::Document { address, source })?;
         Ok(Sample {
@@ -117,29 +94,6 @@ impl Sample {
             at: Instant::now(),
         })
     }
-}
-
-/// GET `path` from `address`; the body of a 200 answer.
-async fn get(address: SocketAddr, path: &str) -> Result<Bytes, FetchError> {
-    let http = |source| FetchError::Http { address, source };
-    let stream = TcpStream::connect(address)
-        .await
-        .map_err(|source| FetchError::Connect { address, source })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(http)?;
-    let driver = tokio::spawn(connection);
-    let request = Request::get(path)
-        .header(HOST, address.to_string())
-        .body(Empty::<Bytes>::new())?;
-    let response = sender.send_request(request).await.map_err(http)?;
-    let status = response.status();
-    let body = response.into_body().collect().await.map_err(http)?;
-    driver.abort();
-    if status != StatusCode::OK {
-        return Err(FetchError::Refused { address, status });
-    }
-    Ok(body.to_bytes())
 }
 
 /// The table for `now`, with rates since `before`.
@@ -261,6 +215,7 @@ mod tests {
                     parked_clients: 0,
                     forward_errors: 0,
                     limits: Default::default(),
+                    migration: None,
                     shards: vec![ShardStatus {
                         name: "clusterA".into(),
                         configured: "127.0.0.1:7000".into(),

@@ -24,6 +24,7 @@ use tokio::io::Interest;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::notify::LocalNotify;
+use super::premove::MoveWait;
 use super::reply_queue::{Part, ReplyQueue};
 use super::shard::Shard;
 use super::stream::{Stream, error_text, read_some, release_if_large, write_gathered};
@@ -53,6 +54,22 @@ pub enum Target {
     /// A request the proxy sent for a client whose reply it already gave (the MULTI that opens
     /// a transaction on a dedicated connection): the server's reply is dropped.
     Silent,
+    /// A MIGRATE that moves a client's keys before its request runs (see `premove`).
+    Moving(Rc<MoveWait>),
+}
+
+impl Target {
+    /// Answers a request that will get no reply from the server with `reply`, an error.
+    fn fail_with(self, shard: &Shard, reply: Bytes) {
+        match self {
+            Target::Client { queue, seq, part } => {
+                shard.forward_error();
+                queue.complete(seq, part, reply);
+            }
+            Target::Moving(wait) => wait.answered(&reply),
+            Target::Handshake(_) | Target::Probe | Target::Silent => {}
+        }
+    }
 }
 
 /// When a queued request times out, and until when it may wait for a failover.
@@ -186,6 +203,9 @@ pub struct Backend {
     ended: Cell<bool>,
     /// The proxy closes a dedicated connection that it will not reuse.
     closing: Cell<bool>,
+    /// Nothing can send on this shared connection any more: it closes once it has answered
+    /// what it holds.
+    retiring: Cell<bool>,
 }
 
 impl Backend {
@@ -221,6 +241,7 @@ impl Backend {
             dedicated,
             ended: Cell::new(false),
             closing: Cell::new(false),
+            retiring: Cell::new(false),
         });
         tokio::task::spawn_local(Rc::clone(&backend).supervise());
         backend
@@ -280,12 +301,23 @@ impl Backend {
         );
     }
 
+    /// Queues a MIGRATE that moves keys for a client's request; its reply goes to `wait`.
+    pub fn send_moving(&self, request: Bytes, wait: Rc<MoveWait>) {
+        self.send_for_proxy(Target::Moving(wait), request);
+    }
+
     /// Queues a request whose reply the proxy drops (its client already has one).
     pub fn send_silent(&self, request: Bytes) {
+        self.send_for_proxy(Target::Silent, request);
+    }
+
+    /// Queues a request the proxy sends itself, under the pool's `timeout` and never held for
+    /// a failover.
+    fn send_for_proxy(&self, target: Target, request: Bytes) {
         let now = Instant::now();
         let timeout = self.shard.pool().timeout_ms.map(Duration::from_millis);
         self.queue_request(
-            Target::Silent,
+            target,
             request,
             now,
             Deadlines {
@@ -360,14 +392,11 @@ impl Backend {
 
     /// A request for a dedicated connection that has ended: it never reaches a server.
     fn refuse_after_end(&self, target: Target) {
-        if let Target::Client { queue, seq, part } = target {
-            self.shard.forward_error();
-            let reply = format!(
-                "-ERR the connection to shard '{}' held for this client was lost\r\n",
-                self.shard.name()
-            );
-            queue.complete(seq, part, Bytes::from(reply));
-        }
+        let reply = format!(
+            "-ERR the connection to shard '{}' held for this client was lost\r\n",
+            self.shard.name()
+        );
+        target.fail_with(&self.shard, Bytes::from(reply));
     }
 
     /// Whether every request sent on it has been answered.
@@ -384,6 +413,16 @@ impl Backend {
     /// still holds (a blocked call of a client that left) is dropped with it.
     pub fn close(&self) {
         self.closing.set(true);
+        self.wake.notify();
+    }
+
+    /// Closes this shared connection (and its replica connection) once every request on it
+    /// is answered: the links that handed it out are gone, so nothing more can come.
+    pub fn retire(&self) {
+        self.retiring.set(true);
+        if let Some(replica) = &*self.replica.borrow() {
+            replica.retire();
+        }
         self.wake.notify();
     }
 
@@ -441,7 +480,7 @@ impl Backend {
                 self.wait_for_master().await;
             }
             while self.state.borrow().waiters.is_empty() && !self.eager.take() {
-                if self.closing.get() {
+                if self.closing.get() || self.retiring.get() {
                     self.ended.set(true);
                     return;
                 }
@@ -490,6 +529,10 @@ impl Backend {
             buffer.clear();
             parser.reset();
             self.shard.connection_closed();
+            if self.retiring.get() && matches!(failure, Failure::Closed) {
+                self.ended.set(true);
+                return;
+            }
             if matches!(failure, Failure::ReadOnly) {
                 self.shard.recheck();
             }
@@ -547,10 +590,7 @@ impl Backend {
             std::mem::take(&mut state.waiters)
         };
         for waiter in waiters {
-            if let Target::Client { queue, seq, part } = waiter.target {
-                self.shard.forward_error();
-                queue.complete(seq, part, reply.clone());
-            }
+            waiter.target.fail_with(&self.shard, reply.clone());
         }
     }
 
@@ -575,10 +615,7 @@ impl Backend {
         }
         let reply = self.no_master_reply();
         for (waiter, _) in expired {
-            if let Target::Client { queue, seq, part } = waiter.target {
-                self.shard.forward_error();
-                queue.complete(seq, part, reply.clone());
-            }
+            waiter.target.fail_with(&self.shard, reply.clone());
         }
     }
 
@@ -704,6 +741,9 @@ impl Backend {
         parser: &mut ReplyParser,
     ) -> Failure {
         loop {
+            if self.retiring.get() && self.state.borrow().waiters.is_empty() {
+                return Failure::Closed;
+            }
             if let Err(error) = self.write_some(stream) {
                 return Failure::Io(error);
             }
@@ -826,6 +866,7 @@ impl Backend {
                 self.handshake_step_done(step, &reply);
             }
             Target::Silent => {}
+            Target::Moving(wait) => wait.answered(&reply),
             Target::Probe => {
                 if self.handshake_step_done("PING", &reply) && self.failing.replace(false) {
                     limited!(
@@ -938,10 +979,8 @@ impl Backend {
         }
         self.hand_reads_to_replica();
         for (waiter, reply) in answered {
-            if let Target::Client { queue, seq, part } = waiter.target {
-                self.shard.forward_error();
-                queue.complete(seq, part, reply.unwrap_or_else(|| error_reply.clone()));
-            }
+            let reply = reply.unwrap_or_else(|| error_reply.clone());
+            waiter.target.fail_with(&self.shard, reply);
         }
         self.shard.connection_failed(stat);
     }

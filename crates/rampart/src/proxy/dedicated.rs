@@ -160,3 +160,13 @@ impl DedicatedConnections {
         });
     }
 }
+
+impl Drop for DedicatedConnections {
+    /// The pool was retired by a reload and its last client left: the clean connections kept
+    /// for the next client close.
+    fn drop(&mut self) {
+        for kept in self.idle.get_mut().drain(..) {
+            kept.backend.close();
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! One worker's connections to one server: up to `server_connections` per protocol (RESP2 and
 //! RESP3 clients are served by different connections, so replies pass through unchanged),
-//! made on first use and then taken round-robin.
+//! made on first use and then taken round-robin. They close when the links are dropped (their
+//! pool was retired by a reload and its last client left), once every request is answered.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -97,5 +98,11 @@ impl ServerLinks {
             depths = (depths.0 + queued, depths.1 + bytes, depths.2 + sent);
         });
         depths
+    }
+}
+
+impl Drop for ServerLinks {
+    fn drop(&mut self) {
+        self.each_master(|backend| backend.retire());
     }
 }

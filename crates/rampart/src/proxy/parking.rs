@@ -4,7 +4,7 @@
 //! request (or hangs up) it gets a session again. A parked client costs about 64 bytes of
 //! proxy memory instead of a session's kilobyte and a half, which is what lets a worker hold
 //! tens of thousands of idle pooled connections cheaply. A client parked for longer than its
-//! pool's `client_idle_timeout` is closed here.
+//! pool's `client_idle_timeout` is closed here, and so is one whose pool a reload removed.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 
 use super::client::IdleClient;
+use super::pool::Succession;
 use super::stream::watch_fd;
 use crate::admin::catalog::{LimitStat, PoolStat};
 use crate::log_limit::limited;
@@ -123,6 +124,24 @@ impl ParkingLot {
         for (_, client) in parked {
             client.pool.client_parked(false);
             client.pool.client_closed(PoolStat::ClientEof);
+        }
+    }
+
+    /// After a reload: points every parked client at its pool's new configuration, and
+    /// closes those whose pool was removed.
+    pub fn follow_reload(&self) {
+        let mut removed = Vec::new();
+        for (key, client) in self.parked.borrow_mut().iter_mut() {
+            match client.pool.succession() {
+                Succession::Current => {}
+                Succession::Replaced(latest) => client.pool = latest,
+                Succession::Removed => removed.push(key),
+            }
+        }
+        for key in removed {
+            if let Some(client) = self.unpark(key) {
+                client.pool.client_closed(PoolStat::ClientEof);
+            }
         }
     }
 

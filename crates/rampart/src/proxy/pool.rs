@@ -1,12 +1,15 @@
 //! One worker's view of one pool: its ring (from the latest topology snapshot, plus ejections
 //! this worker has just seen), its connections to each server, and the pool's counters in the
 //! worker's stats. Sessions route through it; backend connections never call back into it.
+//! A reload retires it: its clients move to the pool's new configuration at their next
+//! request, and its connections close once the last of them has left and they are answered.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use rampart_config::{ClientLimits, Pool, ServerAddress};
 use rampart_protocol::Protocol;
 
@@ -14,15 +17,30 @@ use super::Shared;
 use super::backend::Backend;
 use super::dedicated::{DedicatedConnections, Exhausted};
 use super::links::ServerLinks;
+use super::premove::MoveWait;
 use super::ring::Ring;
 use super::shard::Shard;
 use super::subscriber::{Confirmations, SubscriberLink};
 use super::worker_stats::WorkerStats;
 use crate::admin::catalog::{LimitStat, PoolStat, ServerStat};
 use crate::admin::stats::StatsTable;
+use crate::topology::migrate::{DEFAULT_MIGRATE_TIMEOUT_MS, migrate_request};
+
+/// What became of a worker's pool at the reloads since it was made.
+#[derive(Clone)]
+pub enum Succession {
+    /// It serves the current configuration.
+    Current,
+    /// A reload gave the pool a new configuration: this is the latest one.
+    Replaced(Rc<WorkerPool>),
+    /// A reload removed the pool.
+    Removed,
+}
 
 pub struct WorkerPool {
     index: usize,
+    /// Set when a reload retires this pool.
+    successor: RefCell<Succession>,
     shared: Arc<Shared>,
     stats: Rc<WorkerStats>,
     ring: Rc<Ring>,
@@ -53,6 +71,7 @@ impl WorkerPool {
             .collect();
         WorkerPool {
             index,
+            successor: RefCell::new(Succession::Current),
             addresses: RefCell::new(view.addresses.clone()),
             first_replicas: RefCell::new(
                 view.replicas
@@ -77,7 +96,7 @@ impl WorkerPool {
 
     #[expect(
         clippy::indexing_slicing,
-        reason = "a WorkerPool is made for a pool index of the process's one Config"
+        reason = "a WorkerPool is made for a pool index of the Config it shares"
     )]
     pub fn pool(&self) -> &Pool {
         &self.shared.config.pools[self.index]
@@ -86,6 +105,33 @@ impl WorkerPool {
     /// What every worker shares (configuration, start time, worker count).
     pub fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// A reload retires this pool: `latest` serves it from now on, or nothing when the pool
+    /// was removed.
+    pub fn retire(&self, latest: Option<Rc<WorkerPool>>) {
+        *self.successor.borrow_mut() = latest.map_or(Succession::Removed, Succession::Replaced);
+    }
+
+    /// Whether this pool still serves the current configuration, and if not, what does.
+    pub fn succession(&self) -> Succession {
+        match &*self.successor.borrow() {
+            Succession::Current => Succession::Current,
+            Succession::Removed => Succession::Removed,
+            Succession::Replaced(next) => match next.succession() {
+                Succession::Current => Succession::Replaced(Rc::clone(next)),
+                later => later,
+            },
+        }
+    }
+
+    /// Counts into the pool's latest counters: a client that came before a reload is counted
+    /// with the pool's new configuration, whose counters took over the old ones.
+    fn count(&self, record: impl FnOnce(&WorkerStats, usize)) {
+        match self.succession() {
+            Succession::Replaced(latest) => record(&latest.stats, latest.index),
+            Succession::Current | Succession::Removed => record(&self.stats, self.index),
+        }
     }
 
     /// Takes the latest topology snapshot if the control plane published a new one, and
@@ -125,6 +171,36 @@ impl WorkerPool {
     /// The server a key lives on, or `None` when every server is ejected.
     pub fn server_for_key(&self, key: &[u8]) -> Option<usize> {
         self.ring.server_for_key(key)
+    }
+
+    /// Whether the pool migrates after a reload changed its ring.
+    pub fn migrating(&self) -> bool {
+        self.ring.migrating()
+    }
+
+    /// While the pool migrates: the server a key was on before the reload.
+    pub fn old_server_for_key(&self, key: &[u8]) -> Option<usize> {
+        self.ring.old_server_for_key(key)
+    }
+
+    /// Asks server `from` to move `keys` to server `to`'s master; `wait` gets the answer.
+    pub fn move_keys(&self, from: usize, to: usize, keys: &[Bytes], wait: &Rc<MoveWait>) {
+        let address = self.addresses.borrow().get(to).cloned();
+        let Some(ServerAddress::Tcp { host, port }) = address else {
+            wait.answered(b"-ERR the new server has no TCP address to MIGRATE to\r\n");
+            return;
+        };
+        let pool = self.pool();
+        let request = migrate_request(
+            &host,
+            port,
+            pool.redis_db,
+            pool.timeout_ms.unwrap_or(DEFAULT_MIGRATE_TIMEOUT_MS),
+            pool.redis_auth.as_ref().map(|password| password.as_bytes()),
+            keys,
+        );
+        self.backend(from, Protocol::Resp2)
+            .send_moving(request, Rc::clone(wait));
     }
 
     /// Servers currently in the ring.
@@ -235,7 +311,7 @@ impl WorkerPool {
             self.limit_enforced(LimitStat::ClientsRefused);
             return false;
         }
-        self.stats.client_opened(self.index);
+        self.count(|stats, pool| stats.client_opened(pool));
         true
     }
 
@@ -244,26 +320,26 @@ impl WorkerPool {
         if let Some(count) = self.shared.client_counts.get(self.index) {
             count.fetch_sub(1, Ordering::Relaxed);
         }
-        self.stats.client_closed(self.index, how);
+        self.count(|stats, pool| stats.client_closed(pool, how));
     }
 
     /// A client limit was enforced.
     pub fn limit_enforced(&self, limit: LimitStat) {
-        self.stats.limit_enforced(self.index, limit);
+        self.count(|stats, pool| stats.limit_enforced(pool, limit));
     }
 
     /// A client of this pool was parked (`true`) or left the parking lot (`false`).
     pub fn client_parked(&self, parked: bool) {
-        self.stats.client_parked(self.index, parked);
+        self.count(|stats, pool| stats.client_parked(pool, parked));
     }
 
     /// A split request became `count` fragments.
     pub fn fragments(&self, count: usize) {
-        self.stats.fragments(self.index, count);
+        self.count(|stats, pool| stats.fragments(pool, count));
     }
 
     pub fn forward_error(&self) {
-        self.stats.forward_error(self.index);
+        self.count(|stats, pool| stats.forward_error(pool));
     }
 
     /// Clients connected to this pool across all workers, and how many of them are parked

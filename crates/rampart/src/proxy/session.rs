@@ -31,7 +31,8 @@ use super::keyspace::{self, Plan};
 use super::keyspace_merge::KeyspaceMerge;
 use super::local::{self, Broadcast, ConnectionState, Outcome, ProxyFacts};
 use super::merge::MergeKind;
-use super::pool::WorkerPool;
+use super::pool::{Succession, WorkerPool};
+use super::premove::MoveWait;
 use super::reply_queue::{OutputLimits, OutputState, Part, ReplyQueue};
 use super::stream::{Stream, read_some, release_if_large};
 use super::subscriber::Confirmations;
@@ -117,6 +118,9 @@ struct Session {
     holding: holding::Holding,
     /// Its subscriptions.
     subscriptions: pubsub::Subscriptions,
+    /// While its pool migrates: the moves of the keys of the request being handled, which
+    /// waits for them (see `premove`).
+    moving: Option<Rc<MoveWait>>,
 }
 
 /// The pool's client limits, in the units the session compares them in.
@@ -266,6 +270,7 @@ pub async fn serve(context: Rc<WorkerContext>, client: IdleClient) -> Option<Idl
         received: Instant::now(),
         limits: SessionLimits::of(pool.limits()),
         paused: false,
+        moving: None,
         context,
         pool,
     };
@@ -281,6 +286,7 @@ impl Session {
         let queue = Rc::clone(&self.queue);
         loop {
             queue.allow_writes_through(false);
+            let _must_wait = self.follow_reload();
             self.check_held_connections(false);
             self.check_subscriptions();
             if self.defer_partial_write() {
@@ -398,7 +404,12 @@ impl Session {
     /// Handles requests held back by the pipeline limits once there is room again.
     /// Returns true when it did.
     fn resume_backlog(&mut self) -> bool {
-        if self.backlog && self.handling() && self.has_room() {
+        if self.backlog
+            && self.handling()
+            && !self.awaiting_moves()
+            && !self.awaiting_switch()
+            && self.has_room()
+        {
             self.backlog = self.handle_requests();
             return true;
         }
@@ -532,17 +543,94 @@ impl Session {
     /// Handles every complete request in the input. Returns true when it stopped with
     /// requests left because too many replies are pending.
     fn handle_requests(&mut self) -> bool {
+        if self.follow_reload() {
+            return !self.input.is_empty();
+        }
         let mut parser = std::mem::take(&mut self.parser);
         let backlog = self.handle_parsed(&mut parser);
         self.parser = parser;
         backlog
     }
 
+    /// Moves the client to its pool's new configuration after a reload, once it holds nothing
+    /// on the old one (a transaction, a blocked call or a subscription keeps it there until it
+    /// ends). A client whose pool was removed is told so and closed. Returns true when its
+    /// next requests must wait: into a pool that starts migrating, the client moves only once
+    /// the replies to its requests routed with the old ring are in, so that no key moves away
+    /// under them.
+    fn follow_reload(&mut self) -> bool {
+        if matches!(self.pool.succession(), Succession::Removed) {
+            self.close_removed();
+            return false;
+        }
+        let Some(latest) = self.next_pool() else {
+            return false;
+        };
+        if self.switch_waits_for_replies(&latest) {
+            return true;
+        }
+        let (request_limits, output_limits) = parser_and_queue_limits(latest.limits());
+        self.request_limits = request_limits;
+        self.queue.set_output_limits(output_limits);
+        self.limits = SessionLimits::of(latest.limits());
+        self.holding.set_pool(Rc::clone(&latest));
+        self.registration.pool = Rc::clone(&latest);
+        self.pool = latest;
+        self.parser.set_limits(self.parser_limits());
+        false
+    }
+
+    /// Whether moving to `latest` waits for the replies to the requests already sent: it
+    /// starts migrating, and they were routed with the old ring.
+    fn switch_waits_for_replies(&self, latest: &WorkerPool) -> bool {
+        latest.migrating() && !self.pool.migrating() && !self.queue.is_empty()
+    }
+
+    /// The pool's new configuration, when a reload replaced it and the client holds nothing
+    /// on the old one.
+    fn next_pool(&self) -> Option<Rc<WorkerPool>> {
+        let Succession::Replaced(latest) = self.pool.succession() else {
+            return None;
+        };
+        let holds = !self.holding.is_empty()
+            || self.subscriptions.active()
+            || self.subscriptions.holds_links();
+        (!holds).then_some(latest)
+    }
+
+    /// Whether the client's next requests wait for a move to its pool's new configuration.
+    fn awaiting_switch(&self) -> bool {
+        self.next_pool()
+            .is_some_and(|latest| self.switch_waits_for_replies(&latest))
+    }
+
+    /// Closes the client of a removed pool: at once when it has nothing in flight, else
+    /// after the replies it waits for and an error naming the pool for what it sent.
+    fn close_removed(&mut self) {
+        if !matches!(self.closing, Closing::Open) {
+            return;
+        }
+        self.closing = Closing::AfterReplies;
+        if self.input.is_empty() && self.queue.is_empty() {
+            return;
+        }
+        encode::error_fmt(
+            &mut self.scratch,
+            b"ERR",
+            format_args!(
+                "pool '{}' was removed by a configuration reload: closing the connection",
+                self.pool.pool().name
+            ),
+        );
+        self.reply_local();
+        self.input.clear();
+    }
+
     fn handle_parsed(&mut self, parser: &mut RequestParser) -> bool {
         self.pool.refresh();
         self.check_held_connections(true);
         while self.handling() {
-            if !self.has_room() {
+            if self.awaiting_moves() || !self.has_room() {
                 return !self.input.is_empty();
             }
             let largest = self
@@ -630,6 +718,7 @@ impl Session {
         self.input = input;
         match decision {
             Decision::Done => self.input.advance(length),
+            Decision::AwaitMoves => {}
             Decision::Forward { server, access } => {
                 let request = self.take_request(frame);
                 let seq = self.queue.push_waiting(request.len());
@@ -720,6 +809,9 @@ impl Session {
             self.reply_local();
             return Decision::Done;
         }
+        if let Some(decision) = self.move_keys_first(command, args) {
+            return decision;
+        }
         if let Some(decision) = self.check_subscribed_mode(command, args) {
             return decision;
         }
@@ -765,6 +857,67 @@ impl Session {
                 Decision::Done
             }
         }
+    }
+
+    /// Whether the request being handled waits for its keys to move.
+    fn awaiting_moves(&self) -> bool {
+        self.moving.as_ref().is_some_and(|wait| !wait.is_done())
+    }
+
+    /// While the pool migrates: a request with keys whose server changed waits until their
+    /// old servers moved them (one MIGRATE per old and new server), and is then decided
+    /// again. A move that failed answers the request with `-TRYAGAIN` instead.
+    fn move_keys_first(
+        &mut self,
+        command: &'static Command,
+        args: &FrameArgs<'_, '_>,
+    ) -> Option<Decision> {
+        if let Some(wait) = self.moving.take() {
+            let failure = wait.failure()?;
+            encode::error_fmt(
+                &mut self.scratch,
+                b"TRYAGAIN",
+                format_args!(
+                    "a key of this request could not be moved to its new shard during the \
+                     migration: {failure}"
+                ),
+            );
+            self.reply_local();
+            return Some(Decision::Done);
+        }
+        if !self.pool.migrating() {
+            return None;
+        }
+        let mut moves: Vec<(usize, usize, Vec<Bytes>)> = Vec::new();
+        for index in command.keys(args).ok()? {
+            let key = args.get(index);
+            let (Some(to), Some(from)) = (
+                self.pool.server_for_key(key),
+                self.pool.old_server_for_key(key),
+            ) else {
+                continue;
+            };
+            if from == to {
+                continue;
+            }
+            let key = Bytes::copy_from_slice(key);
+            match moves
+                .iter_mut()
+                .find(|(old, new, _)| (*old, *new) == (from, to))
+            {
+                Some((_, _, keys)) => keys.push(key),
+                None => moves.push((from, to, vec![key])),
+            }
+        }
+        if moves.is_empty() {
+            return None;
+        }
+        let wait = MoveWait::new(moves.len(), Rc::clone(&self.queue));
+        for (from, to, keys) in &moves {
+            self.pool.move_keys(*from, *to, keys, &wait);
+        }
+        self.moving = Some(wait);
+        Some(Decision::AwaitMoves)
     }
 
     /// Routes a command sent whole: by its keys, which must all live on one server.
@@ -1030,6 +1183,8 @@ enum Access {
 enum Decision {
     /// Answered locally (or refused); nothing to send.
     Done,
+    /// Keep the request until its keys have moved to their new server, then decide again.
+    AwaitMoves,
     /// Send the request whole to `server`.
     Forward { server: usize, access: Access },
     /// Send the request whole over this connection (a replica, for `replica_reads`).

@@ -11,16 +11,17 @@ use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rampart_config::Listen;
 use tokio::sync::watch;
 use tokio::task::LocalSet;
 
-use super::Shared;
 use super::client::IdleClient;
 use super::context::WorkerContext;
-use super::listener::{BoundListener, Listener};
+use super::listener::Listener;
 use super::local::ConnectionState;
 use super::memory;
 use super::parking::ParkingLot;
@@ -28,13 +29,14 @@ use super::pool::WorkerPool;
 use super::registry::SessionRegistry;
 use super::session;
 use super::worker_stats::WorkerStats;
+use super::{Live, Shared};
 use crate::admin::stats::StatsTable;
 use crate::log_limit::{self, limited};
 
 /// How often a worker publishes its counters for the stats server.
 const STATS_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
-/// How often a worker looks for a new topology without a request to make it look (see
-/// [`follow_topology`]).
+/// How often a worker looks for a new configuration, and for a new topology without a request
+/// to make it look (see [`follow_control_plane`]).
 const TOPOLOGY_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// How often a worker does its housekeeping (see [`housekeeping`]).
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
@@ -46,35 +48,60 @@ const RESTART_DELAY: Duration = Duration::from_millis(100);
 
 /// Runs worker `id` until the proxy stops and its clients are drained. Worker 0 counts the
 /// pool listeners in the stats, once, as nutcracker counts its one listener per pool.
-pub fn run(
-    id: usize,
-    shared: Arc<Shared>,
-    listeners: Vec<BoundListener>,
-    stopping: watch::Receiver<bool>,
-) -> io::Result<()> {
+pub fn run(id: usize, live: Arc<Live>, stopping: watch::Receiver<bool>) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    LocalSet::new().block_on(&runtime, serve(id, shared, listeners, stopping))
+    LocalSet::new().block_on(&runtime, serve(id, live, stopping))
 }
 
-async fn serve(
-    id: usize,
+/// What a worker serves under one configuration: a view of each pool, and its counters.
+struct Epoch {
     shared: Arc<Shared>,
-    listeners: Vec<BoundListener>,
-    stopping: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let stats = Rc::new(WorkerStats::new(&shared.config));
-    let pools: Vec<Rc<WorkerPool>> = (0..shared.config.pools.len())
-        .map(|pool| {
-            Rc::new(WorkerPool::new(
-                pool,
-                Arc::clone(&shared),
-                Rc::clone(&stats),
-            ))
-        })
-        .collect();
-    let next_client = Rc::new(Cell::new(0u64));
+    stats: Rc<WorkerStats>,
+    pools: Vec<Rc<WorkerPool>>,
+}
+
+impl Epoch {
+    fn new(shared: Arc<Shared>, stats: WorkerStats) -> Epoch {
+        let stats = Rc::new(stats);
+        let pools = (0..shared.config.pools.len())
+            .map(|pool| {
+                Rc::new(WorkerPool::new(
+                    pool,
+                    Arc::clone(&shared),
+                    Rc::clone(&stats),
+                ))
+            })
+            .collect();
+        Epoch {
+            shared,
+            stats,
+            pools,
+        }
+    }
+}
+
+/// A pool listener's accept loop: where it listens, its socket, and how to end it.
+struct AcceptLoop {
+    listen: Listen,
+    listener: Rc<Listener>,
+    retire: watch::Sender<bool>,
+}
+
+/// One worker: its tasks' shared context, the configuration it serves and its accept loops.
+struct Worker {
+    id: usize,
+    live: Arc<Live>,
+    context: Rc<WorkerContext>,
+    epoch: RefCell<Rc<Epoch>>,
+    accepting: RefCell<Vec<AcceptLoop>>,
+    next_client: Cell<u64>,
+}
+
+async fn serve(id: usize, live: Arc<Live>, stopping: watch::Receiver<bool>) -> io::Result<()> {
+    let shared = live.load_full();
+    let stats = WorkerStats::new(&shared.config);
     let context = Rc::new(WorkerContext {
         input: RefCell::new(BytesMut::new()),
         parking: ParkingLot::new()?,
@@ -82,8 +109,17 @@ async fn serve(
         stopping: stopping.clone(),
         stop_requested: Cell::new(false),
     });
+    let worker = Rc::new(Worker {
+        id,
+        live,
+        context: Rc::clone(&context),
+        epoch: RefCell::new(Rc::new(Epoch::new(shared, stats))),
+        accepting: RefCell::new(Vec::new()),
+        next_client: Cell::new(0),
+    });
     let parking = tokio::task::spawn_local(restarting(id, "the parking lot", {
         let context = Rc::clone(&context);
+        let stopping = stopping.clone();
         move || {
             let (context, stopping) = (Rc::clone(&context), stopping.clone());
             async move {
@@ -99,60 +135,31 @@ async fn serve(
             async move { context.sessions.sweep().await }
         }
     }));
-    let mut accepting = Vec::new();
-    for (pool, listener) in pools.iter().zip(listeners) {
-        if id == 0 {
-            stats.listener_opened();
-        }
-        if pool.pool().preconnect {
-            pool.preconnect();
-        }
-        let listener = match listener.into_runtime() {
-            Ok(listener) => Rc::new(listener),
-            Err(error) => {
-                tracing::error!("worker {id}: accepting stopped: {error}");
-                continue;
-            }
-        };
-        let (pool, context, next_client) = (
-            Rc::clone(pool),
-            Rc::clone(&context),
-            Rc::clone(&next_client),
-        );
-        accepting.push(tokio::task::spawn_local(restarting(
-            id,
-            "an accept loop",
-            move || {
-                accept(
-                    Rc::clone(&pool),
-                    Rc::clone(&context),
-                    Rc::clone(&listener),
-                    Rc::clone(&next_client),
-                    id,
-                )
-            },
-        )));
+    let epoch = worker.epoch();
+    worker.open_new_listeners(&epoch);
+    for pool in epoch.pools.iter().filter(|pool| pool.pool().preconnect) {
+        pool.preconnect();
     }
     tokio::task::spawn_local(restarting(id, "housekeeping", housekeeping));
-    tokio::task::spawn_local(restarting(id, "following the topology", {
-        let pools = pools.clone();
-        move || follow_topology(pools.clone())
+    tokio::task::spawn_local(restarting(id, "following the control plane", {
+        let worker = Rc::clone(&worker);
+        move || follow_control_plane(Rc::clone(&worker))
     }));
     tokio::task::spawn_local(restarting(id, "the stats publisher", {
-        let (shared, stats, pools) = (Arc::clone(&shared), Rc::clone(&stats), pools.clone());
-        move || publish_stats(id, Arc::clone(&shared), Rc::clone(&stats), pools.clone())
+        let worker = Rc::clone(&worker);
+        move || publish_stats(Rc::clone(&worker))
     }));
-    for task in accepting {
-        // An accept loop ends when the proxy stops; a panic in it was already restarted.
-        let _ = task.await;
-    }
+    let mut stopped = stopping.clone();
+    // The sender lives until every worker has returned; an error means the same as a stop.
+    let _ = stopped.wait_for(|stop| *stop).await;
+    worker.accepting.borrow_mut().clear();
     context.stop_requested.set(true);
     context.sessions.wake_all();
     if let Err(error) = parking.await {
         tracing::error!("worker {id}: parked clients: {error}");
     }
     let drained = tokio::time::timeout(DRAIN_LIMIT, async {
-        while stats.clients() > 0 {
+        while worker.epoch().stats.clients() > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -160,40 +167,156 @@ async fn serve(
     if drained.is_err() {
         tracing::warn!(
             "worker {id}: {} clients still had replies in flight after {DRAIN_LIMIT:?}",
-            stats.clients()
+            worker.epoch().stats.clients()
         );
     }
     Ok(())
 }
 
-async fn publish_stats(
-    slot: usize,
-    shared: Arc<Shared>,
-    stats: Rc<WorkerStats>,
-    pools: Vec<Rc<WorkerPool>>,
-) {
-    let mut interval = tokio::time::interval(STATS_PUBLISH_INTERVAL);
-    let mut table = StatsTable::new(&shared.config);
-    loop {
-        interval.tick().await;
-        stats.copy_into(&mut table);
-        for pool in &pools {
-            pool.publish_gauges(&mut table);
+impl Worker {
+    /// The configuration the worker serves now.
+    fn epoch(&self) -> Rc<Epoch> {
+        Rc::clone(&self.epoch.borrow())
+    }
+
+    /// Starts accepting on the listeners bound for `epoch`'s configuration that are this
+    /// worker's.
+    fn open_new_listeners(self: &Rc<Self>, epoch: &Epoch) {
+        let bound = epoch
+            .shared
+            .new_listeners
+            .get(self.id)
+            .map(|listeners| {
+                std::mem::take(
+                    &mut *listeners
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner()),
+                )
+            })
+            .unwrap_or_default();
+        for (index, bound) in bound {
+            let Some(pool) = epoch.pools.get(index) else {
+                continue;
+            };
+            match bound.into_runtime() {
+                Ok(listener) => {
+                    if self.id == 0 {
+                        epoch.stats.listener_opened();
+                    }
+                    self.start_accepting(pool, Rc::new(listener));
+                }
+                Err(error) => tracing::error!(
+                    "worker {}: pool '{}' cannot accept: {error}",
+                    self.id,
+                    pool.pool().name
+                ),
+            }
         }
-        shared.stats.publish(slot, &table);
+    }
+
+    /// Runs an accept loop for `pool` on `listener`.
+    fn start_accepting(self: &Rc<Self>, pool: &Rc<WorkerPool>, listener: Rc<Listener>) {
+        let (retire, retired) = watch::channel(false);
+        let task = {
+            let (worker, pool, listener) = (Rc::clone(self), Rc::clone(pool), Rc::clone(&listener));
+            move || {
+                accept(
+                    Rc::clone(&worker),
+                    Rc::clone(&pool),
+                    Rc::clone(&listener),
+                    retired.clone(),
+                )
+            }
+        };
+        tokio::task::spawn_local(restarting(self.id, "an accept loop", task));
+        self.accepting.borrow_mut().push(AcceptLoop {
+            listen: pool.pool().listen.clone(),
+            listener,
+            retire,
+        });
+    }
+
+    /// Switches to the configuration a reload published, if there is a newer one: every pool
+    /// gets a new view, the old ones pointing their clients at it; a listener whose address
+    /// stays is kept, the others close, and the new ones open. Every session is woken to
+    /// move to the new configuration.
+    fn follow_reload(self: &Rc<Self>) {
+        let old = self.epoch();
+        if self.live.load().generation == old.shared.generation {
+            return;
+        }
+        let shared = self.live.load_full();
+        let stats = old.stats.carried_over(&old.shared.config, &shared.config);
+        let epoch = Rc::new(Epoch::new(shared, stats));
+        for pool in &old.pools {
+            let name = &pool.pool().name;
+            let latest = epoch.pools.iter().find(|next| next.pool().name == *name);
+            pool.retire(latest.cloned());
+        }
+        *self.epoch.borrow_mut() = Rc::clone(&epoch);
+        let mut previous = std::mem::take(&mut *self.accepting.borrow_mut());
+        for accept_loop in &previous {
+            let _ = accept_loop.retire.send(true);
+        }
+        for pool in &epoch.pools {
+            if let Some(at) = previous
+                .iter()
+                .position(|kept| kept.listen == pool.pool().listen)
+            {
+                let kept = previous.swap_remove(at);
+                self.start_accepting(pool, kept.listener);
+            }
+        }
+        if self.id == 0 {
+            for _ in &previous {
+                epoch.stats.listener_closed();
+            }
+        }
+        drop(previous);
+        self.open_new_listeners(&epoch);
+        for pool in epoch.pools.iter().filter(|pool| pool.pool().preconnect) {
+            pool.preconnect();
+        }
+        self.context.parking.follow_reload();
+        self.context.sessions.wake_all();
+        epoch.shared.workers_serving.fetch_add(1, Ordering::Release);
+        tracing::debug!(
+            "worker {}: serving configuration {} from now on",
+            self.id,
+            epoch.shared.generation
+        );
     }
 }
 
-/// Every 100 ms: takes the pools' latest topology, as every request also does. A worker whose
-/// clients send nothing (a blocked BLPOP, a subscriber, a transaction waiting for its client)
-/// must still follow a failover: its held connections to a master that hangs, rather than
-/// closing its sockets, end only when the worker sees that the master moved.
-async fn follow_topology(pools: Vec<Rc<WorkerPool>>) {
+async fn publish_stats(worker: Rc<Worker>) {
+    let mut interval = tokio::time::interval(STATS_PUBLISH_INTERVAL);
+    let mut table = StatsTable::new(&worker.epoch().shared.config);
+    loop {
+        interval.tick().await;
+        let epoch = worker.epoch();
+        epoch.stats.copy_into(&mut table);
+        for pool in &epoch.pools {
+            pool.publish_gauges(&mut table);
+        }
+        epoch
+            .shared
+            .stats
+            .publish(worker.id, &epoch.shared.config, &table);
+    }
+}
+
+/// Every 100 ms: switches to a configuration a reload published, and takes the pools' latest
+/// topology, as every request also does. A worker whose clients send nothing (a blocked
+/// BLPOP, a subscriber, a transaction waiting for its client) must still follow a failover:
+/// its held connections to a master that hangs, rather than closing its sockets, end only when
+/// the worker sees that the master moved.
+async fn follow_control_plane(worker: Rc<Worker>) {
     let mut interval = tokio::time::interval(TOPOLOGY_CHECK_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        for pool in &pools {
+        worker.follow_reload();
+        for pool in &worker.epoch().pools {
             pool.refresh();
         }
     }
@@ -246,23 +369,28 @@ fn start_session(context: &Rc<WorkerContext>, client: IdleClient) {
     });
 }
 
-/// Accepts clients until the proxy stops. A new client that has not sent anything yet is
-/// parked until it does; one whose first request is already there is served at once.
+/// Accepts clients until the proxy stops or a reload retires the loop. A new client that has
+/// not sent anything yet is parked until it does; one whose first request is already there is
+/// served at once.
 async fn accept(
+    worker: Rc<Worker>,
     pool: Rc<WorkerPool>,
-    context: Rc<WorkerContext>,
     listener: Rc<Listener>,
-    next_client: Rc<Cell<u64>>,
-    worker: usize,
+    mut retired: watch::Receiver<bool>,
 ) {
+    let context = &worker.context;
     let _accepting = pool.shared().stats.accepting();
     let keepalive = pool.pool().tcpkeepalive;
     let workers = pool.shared().workers as u64;
     let mut stopping = context.stopping.clone();
+    if *retired.borrow() {
+        return;
+    }
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopping.changed() => return,
+            _ = retired.changed() => return,
         };
         let socket = match accepted.and_then(|socket| socket.configure(keepalive)) {
             Ok(socket) => socket,
@@ -289,19 +417,19 @@ async fn accept(
             socket.refuse(b"-ERR max number of clients reached\r\n");
             continue;
         }
-        let sequence = next_client.get();
-        next_client.set(sequence + 1);
+        let sequence = worker.next_client.get();
+        worker.next_client.set(sequence + 1);
         let eager = socket.has_input();
         let client = IdleClient {
             socket,
             pool: Rc::clone(&pool),
-            state: ConnectionState::new(sequence * workers + worker as u64 + 1),
+            state: ConnectionState::new(sequence * workers + worker.id as u64 + 1),
             active_at: tokio::time::Instant::now(),
         };
         if eager {
-            start_session(&context, client);
+            start_session(context, client);
         } else if let Err(refused) = context.parking.park(client) {
-            start_session(&context, refused);
+            start_session(context, refused);
         }
     }
 }
@@ -309,14 +437,12 @@ async fn accept(
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::Instant;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
     use super::*;
-    use crate::proxy::listener::bind_tcp;
-    use crate::topology::Topology;
+    use crate::proxy::listener::{BoundListener, bind_tcp};
 
     /// Runs `test` on a current-thread runtime inside a `LocalSet`, as a worker runs.
     fn on_worker<F: Future>(test: F) -> F::Output {
@@ -377,23 +503,23 @@ mod tests {
         };
         let address = socket.local_addr().unwrap();
         let (events, _event_receiver) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            stats: Arc::new(crate::admin::stats::StatsBoard::new(
-                &config,
-                2,
-                crate::vrrp::board_for(None),
-            )),
-            topology: Arc::new(Topology::new(&config)),
+        let board = Arc::new(crate::admin::stats::StatsBoard::new(
+            &config,
+            2,
+            crate::vrrp::board_for(None),
+        ));
+        let shared = Shared::starting(
             config,
+            board,
             events,
-            workers: 1,
-            started: Instant::now(),
-            mbuf_size: 16 * 1024,
-            client_counts: vec![std::sync::atomic::AtomicUsize::new(0)],
-        });
+            1,
+            16 * 1024,
+            vec![vec![(0, listener)]],
+        );
+        let live = Arc::new(Live::from_pointee(shared));
         let (stop, stopping) = watch::channel(false);
         on_worker(async move {
-            let worker = tokio::task::spawn_local(serve(0, shared, vec![listener], stopping));
+            let worker = tokio::task::spawn_local(serve(0, live, stopping));
             let mut session = TcpStream::connect(address).await.unwrap();
             assert_eq!(ping(&mut session).await, b"+PONG\r\n");
             let panicked = tokio::task::spawn_local(async { panic!("a bug in another task") });

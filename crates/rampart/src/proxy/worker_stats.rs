@@ -20,11 +20,50 @@ impl WorkerStats {
         }
     }
 
+    /// The counters for the configuration a reload brought (`to`), taken over from these
+    /// (indexed like `from`): those of pools and servers that stay go on. The server
+    /// connection gauges start at 0, as the new configuration opens connections of its own,
+    /// and the clients of removed pools leave the connection gauge, as they are closed.
+    pub fn carried_over(&self, from: &Config, to: &Config) -> WorkerStats {
+        let old = self.table.borrow();
+        let mut table = old.remapped(from, to);
+        let connections = ServerStat::ServerConnections as usize;
+        let mut leaving = 0;
+        for (index, (pool, counters)) in from.pools.iter().zip(&old.pools).enumerate() {
+            let servers = counters.servers.iter();
+            leaving += servers
+                .filter_map(|server| server.get(connections))
+                .sum::<u64>();
+            if !to.pools.iter().any(|kept| kept.name == pool.name) {
+                leaving += old.pool(index, PoolStat::ClientConnections);
+            }
+        }
+        for counters in &mut table.pools {
+            for gauge in counters
+                .servers
+                .iter_mut()
+                .filter_map(|s| s.get_mut(connections))
+            {
+                *gauge = 0;
+            }
+        }
+        table.current_connections = table.current_connections.saturating_sub(leaving);
+        WorkerStats {
+            table: RefCell::new(table),
+        }
+    }
+
     /// A pool listener was opened (nutcracker counts it as a connection).
     pub fn listener_opened(&self) {
         let mut table = self.table.borrow_mut();
         table.total_connections += 1;
         table.current_connections += 1;
+    }
+
+    /// A reload closed a pool listener.
+    pub fn listener_closed(&self) {
+        let mut table = self.table.borrow_mut();
+        table.current_connections = table.current_connections.saturating_sub(1);
     }
 
     pub fn client_opened(&self, pool: usize) {

@@ -26,7 +26,12 @@ pub(super) fn eject(control: &Rc<Control>, pool: usize, server: usize) {
         entry.server_retry_timeout_ms
     );
     control.stats.record_ejection(pool, server);
-    tokio::task::spawn_local(readmit(Rc::clone(control), pool, server));
+    readmit_later(control, pool, server);
+}
+
+/// Schedules the readmission of a server that is out of the ring.
+pub(super) fn readmit_later(control: &Rc<Control>, pool: usize, server: usize) {
+    control.spawn(readmit(Rc::clone(control), pool, server));
 }
 
 /// Waits `server_retry_timeout`, then PINGs the server until it answers, and puts it back.

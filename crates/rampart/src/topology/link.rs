@@ -59,6 +59,16 @@ impl Link {
         self.stream.write_all(&request).await
     }
 
+    /// Sends a request already encoded and reads its reply within `limit`.
+    pub async fn call_encoded(&mut self, request: &[u8], limit: Duration) -> io::Result<Bytes> {
+        tokio::time::timeout(limit, async {
+            self.stream.write_all(request).await?;
+            self.read_reply().await
+        })
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+    }
+
     /// Reads the next complete reply (waits as long as it takes).
     pub async fn read_reply(&mut self) -> io::Result<Bytes> {
         loop {
@@ -80,12 +90,9 @@ impl Link {
 
     /// Sends a command and reads its reply within `limit`.
     pub async fn call(&mut self, args: &[&[u8]], limit: Duration) -> io::Result<Bytes> {
-        tokio::time::timeout(limit, async {
-            self.send(args).await?;
-            self.read_reply().await
-        })
-        .await
-        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+        let mut request = Vec::new();
+        encode::request(&mut request, args.iter().copied());
+        self.call_encoded(&request, limit).await
     }
 }
 

@@ -61,9 +61,9 @@ impl Watcher {
             epochs: RefCell::new(vec![0; entry.servers.len()]),
         });
         for sentinel in &entry.sentinels {
-            tokio::task::spawn_local(Rc::clone(&watcher).subscribe(sentinel_address(sentinel)));
+            control.spawn(Rc::clone(&watcher).subscribe(sentinel_address(sentinel)));
         }
-        tokio::task::spawn_local(Rc::clone(&watcher).poll());
+        control.spawn(Rc::clone(&watcher).poll());
         Some(watcher)
     }
 

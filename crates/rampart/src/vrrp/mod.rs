@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::admin::vrrp_status::VrrpBoard;
 use crate::health::{Probe, ProbeError};
-use crate::topology::Topology;
+use crate::proxy::Live;
 use speaker::{Speaker, SpeakerError};
 use tracking::Verdict;
 
@@ -69,7 +69,7 @@ impl Vrrp {
     pub fn spawn(
         self,
         probe: Probe,
-        topology: Arc<Topology>,
+        live: Arc<Live>,
         stopping: watch::Receiver<bool>,
     ) -> std::io::Result<JoinHandle<()>> {
         let Vrrp { runtime, speakers } = self;
@@ -77,12 +77,7 @@ impl Vrrp {
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, async move {
                 let (verdicts, health) = watch::channel(Verdict::initial());
-                tokio::task::spawn_local(tracking::track(
-                    probe,
-                    topology,
-                    verdicts,
-                    stopping.clone(),
-                ));
+                tokio::task::spawn_local(tracking::track(probe, live, verdicts, stopping.clone()));
                 let running: Vec<_> = speakers
                     .into_iter()
                     .map(|speaker| {

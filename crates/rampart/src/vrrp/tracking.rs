@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::health::Probe;
-use crate::topology::Topology;
+use crate::proxy::Live;
 
 /// Failed rounds in a row that make the node unhealthy.
 pub const FALL: u32 = 2;
@@ -82,25 +82,39 @@ impl Hysteresis {
 }
 
 /// Probes the proxy every [`CHECK_INTERVAL`] and publishes each verdict, until the proxy stops.
+/// After a reload the probe is built again for the new configuration (should that fail, the
+/// error is logged and the previous probe goes on).
 pub async fn track(
-    probe: Probe,
-    topology: Arc<Topology>,
+    mut probe: Probe,
+    live: Arc<Live>,
     verdicts: watch::Sender<Verdict>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut hysteresis = Hysteresis::new();
     let mut interval = tokio::time::interval(CHECK_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probed = live.load().generation;
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stopping.changed() => return,
         }
+        let shared = live.load_full();
+        if shared.generation != probed {
+            probed = shared.generation;
+            match Probe::new(&shared.config) {
+                Ok(reloaded) => probe = reloaded,
+                Err(error) => tracing::error!(
+                    "health check: cannot probe the reloaded configuration ({error}); \
+                     probing as before"
+                ),
+            }
+        }
         let report = tokio::select! {
             report = probe.run(PROBE_LIMIT) => report,
             _ = stopping.changed() => return,
         };
-        let fault = report.fault(|pool, shard| topology.master_down(pool, shard));
+        let fault = report.fault(|pool, shard| shared.topology.master_down(pool, shard));
         if let Some(fault) = &fault {
             tracing::debug!("health check: {fault}");
         }

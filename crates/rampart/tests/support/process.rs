@@ -324,6 +324,11 @@ pub struct Rampart {
     /// Its log file (unless the flags named another with `-o`).
     pub log: PathBuf,
     yaml: String,
+    /// The flags it was started with, beyond `-c`, `-s`, `-a`, `--admin` and `-o`.
+    flags: Vec<String>,
+    open_files: Option<u64>,
+    /// How many times it has been started (1, then one more each `restart`).
+    starts: u32,
     process: Guarded,
 }
 
@@ -364,44 +369,17 @@ impl Rampart {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("rampart.yml");
         fs::write(&config, yaml).expect("write rampart.yml");
-        let stats_port = free_port();
-        let admin_port = free_port();
-        let admin = if flags.contains(&"--admin") {
-            Vec::new()
-        } else {
-            vec!["--admin".to_string(), format!("127.0.0.1:{admin_port}")]
+        let (stats_port, admin_port) = (free_port(), free_port());
+        let flags: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
+        let first = Launch {
+            dir: dir.path(),
+            config: &config,
+            stats_port,
+            admin_port,
+            flags: &flags,
+            open_files,
         };
-        let log = dir.path().join("rampart.log");
-        let output = if flags.contains(&"-o") {
-            Vec::new()
-        } else {
-            vec!["-o".into(), log.clone().into_os_string()]
-        };
-        let mut command = Command::new(super::rampart_bin());
-        command
-            .arg("-c")
-            .arg(&config)
-            .args(["-s", &stats_port.to_string(), "-a", "127.0.0.1"])
-            .args(admin)
-            .args(output)
-            .args(flags);
-        if let Some(open_files) = open_files {
-            let limit = libc::rlimit {
-                rlim_cur: open_files,
-                rlim_max: open_files,
-            };
-            // SAFETY: setrlimit is async-signal-safe and only reads the struct it is given.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
-        }
-        let process = Guarded::spawn(&mut command, &dir.path().join("rampart.out"));
+        let (process, log) = first.spawn(1);
         Rampart {
             config,
             stats_port,
@@ -409,8 +387,35 @@ impl Rampart {
             dir,
             log,
             yaml: yaml.to_string(),
+            flags,
+            open_files,
+            starts: 1,
             process,
         }
+    }
+
+    /// Starts rampart again once its process has ended (killed with `process().kill()`, say):
+    /// the same configuration file as it is now (and whatever lies beside it), the same stats
+    /// port, admin endpoint and flags, logging to a new file (`log` names it); waits until
+    /// every one of `listen_ports` answers PING.
+    pub fn restart(&mut self, listen_ports: &[u16]) {
+        assert!(
+            self.process.has_exited(),
+            "restart is for a rampart that has ended; pid {} still runs",
+            self.pid()
+        );
+        self.starts += 1;
+        let again = Launch {
+            dir: self.dir.path(),
+            config: &self.config,
+            stats_port: self.stats_port,
+            admin_port: self.admin_port,
+            flags: &self.flags,
+            open_files: self.open_files,
+        };
+        let (process, log) = again.spawn(self.starts);
+        (self.process, self.log) = (process, log);
+        self.wait_listening(listen_ports);
     }
 
     /// Waits until every one of `ports` answers a PING, whatever the reply.
@@ -454,6 +459,69 @@ impl Rampart {
     /// Its resident set size (VmRSS), in kB.
     pub fn vm_rss_kb(&self) -> u64 {
         vm_rss_kb(self.pid())
+    }
+}
+
+/// What starting a rampart process takes: where, on which file and ports, with which flags.
+struct Launch<'a> {
+    dir: &'a Path,
+    config: &'a Path,
+    stats_port: u16,
+    admin_port: u16,
+    flags: &'a [String],
+    open_files: Option<u64>,
+}
+
+impl Launch<'_> {
+    /// Starts start number `start` (1 first): its process and its log file, `rampart.log`
+    /// (unless the flags name another with `-o`), then `rampart.2.log`, `rampart.3.log`...
+    fn spawn(&self, start: u32) -> (Guarded, PathBuf) {
+        let stem = if start == 1 {
+            "rampart".to_string()
+        } else {
+            format!("rampart.{start}")
+        };
+        let log = self.dir.join(format!("{stem}.log"));
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        let admin = if flags.contains(&"--admin") {
+            Vec::new()
+        } else {
+            vec![
+                "--admin".to_string(),
+                format!("127.0.0.1:{}", self.admin_port),
+            ]
+        };
+        let output = if flags.contains(&"-o") {
+            Vec::new()
+        } else {
+            vec!["-o".into(), log.clone().into_os_string()]
+        };
+        let mut command = Command::new(super::rampart_bin());
+        command
+            .arg("-c")
+            .arg(self.config)
+            .args(["-s", &self.stats_port.to_string(), "-a", "127.0.0.1"])
+            .args(admin)
+            .args(output)
+            .args(&flags);
+        if let Some(open_files) = self.open_files {
+            let limit = libc::rlimit {
+                rlim_cur: open_files,
+                rlim_max: open_files,
+            };
+            // SAFETY: setrlimit is async-signal-safe and only reads the struct it is given.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let process = Guarded::spawn(&mut command, &self.dir.join(format!("{stem}.out")));
+        (process, log)
     }
 }
 
@@ -511,6 +579,39 @@ pub fn output_with_stdin(command: &mut Command, stdin: &[u8]) -> Output {
 /// Runs `command` (its stdin empty), killing it after `limit`: its stdout if it exits 0, else
 /// what failed with its stderr and stdout.
 pub fn run_within(command: &mut Command, limit: Duration) -> Result<String, String> {
+    let (shown, status, stdout, stderr) = run_limited(command, limit);
+    let outcome = match status {
+        Some(status) if status.success() => return Ok(stdout),
+        Some(status) => format!("failed ({status})"),
+        None => format!("did not finish within {limit:?}"),
+    };
+    Err(format!(
+        "{shown} {outcome}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
+    ))
+}
+
+/// Runs `command` (its stdin empty) to its end, whatever its exit status, and returns its
+/// output; kills it and fails if it runs longer than `limit`.
+pub fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let (shown, status, stdout, stderr) = run_limited(command, limit);
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "{shown} did not finish within {limit:?}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
+        )
+    });
+    Output {
+        status,
+        stdout: stdout.into_bytes(),
+        stderr: stderr.into_bytes(),
+    }
+}
+
+/// Runs `command` (its stdin empty, its output in files), killing it after `limit`: the
+/// command line, its exit status (`None` when it was killed) and its stdout and stderr.
+fn run_limited(
+    command: &mut Command,
+    limit: Duration,
+) -> (String, Option<ExitStatus>, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
@@ -539,12 +640,44 @@ pub fn run_within(command: &mut Command, limit: Duration) -> Result<String, Stri
     };
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let outcome = match status {
-        Some(status) if status.success() => return Ok(stdout),
-        Some(status) => format!("failed ({status})"),
-        None => format!("did not finish within {limit:?}"),
-    };
-    Err(format!(
-        "{shown} {outcome}\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
-    ))
+    (shown, status, stdout, stderr)
+}
+
+/// The TCP sockets process `pid` listens with: (port, socket inode), from /proc.
+pub fn listening_sockets(pid: u32) -> std::collections::BTreeSet<(u16, String)> {
+    let owned: std::collections::BTreeSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the process's descriptors")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut found = std::collections::BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&"0A"), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let port = local
+                .rsplit(':')
+                .next()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            if let Some(port) = port
+                && owned.contains(*inode)
+            {
+                found.insert((port, inode.to_string()));
+            }
+        }
+    }
+    found
 }

@@ -136,6 +136,18 @@ impl Json {
 }
 
 /// A pool counter.
+/// The names of pool `pool`'s servers in a stats document, sorted.
+pub fn pool_servers(stats: &str, pool: &str) -> Vec<String> {
+    let mut servers: Vec<String> = Json::parse(stats)
+        .get(pool)
+        .servers()
+        .into_iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    servers.sort();
+    servers
+}
+
 pub fn pool_counter(stats: &str, pool: &str, name: &str) -> u64 {
     Json::parse(stats).get(pool).get(name).num()
 }

@@ -65,6 +65,12 @@ impl Holding {
         }
     }
 
+    /// Serves the client with `pool` from now on (a reload replaced its pool); only while it
+    /// holds nothing.
+    pub(super) fn set_pool(&mut self, pool: Rc<WorkerPool>) {
+        self.pool = pool;
+    }
+
     /// Holds nothing: the session may be parked.
     pub(super) fn is_empty(&self) -> bool {
         self.pinned.is_none()
