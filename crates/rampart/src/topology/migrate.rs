@@ -11,6 +11,7 @@
 //! when the proxy has `--vrrp`, so the two nodes of a pair never both migrate. Clients never
 //! wait for it: the data path moves a key itself the first time a command touches it.
 
+use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,7 @@ pub(super) async fn run(control: Rc<Control>, pool: usize, finished: UnboundedSe
         placement: entry.placement(),
         throttle: Throttle::new(entry.migrate_rate),
         waiting: false,
+        links: Vec::new(),
     };
     // Draining servers first: they are the ones that must end empty.
     let mut old_servers = ring.old_servers.clone();
@@ -95,6 +97,8 @@ struct Migrator<'c> {
     throttle: Throttle,
     /// It waits for the virtual IP or a failover (shown in the stats).
     waiting: bool,
+    /// Its connections: (server, the master's address then, the link).
+    links: Vec<(usize, ServerAddress, Link)>,
 }
 
 impl Migrator<'_> {
@@ -219,18 +223,14 @@ impl Migrator<'_> {
                 continue;
             }
             let address = self.address(server)?;
-            let answer = async {
-                let mut link = Link::to_server(self.entry, &address, STEP_LIMIT).await?;
-                if self.entry.redis_db != 0 {
-                    let db = self.entry.redis_db.to_string();
-                    link.call(&[b"SELECT", db.as_bytes()], STEP_LIMIT).await?;
-                }
-                link.call_encoded(request, STEP_LIMIT).await
-            }
-            .await;
+            let answer = match self.link_to(server, &address).await {
+                Ok(link) => link.call_encoded(request, STEP_LIMIT).await,
+                Err(error) => Err(error),
+            };
             match answer {
                 Ok(reply) => return Some(reply),
                 Err(error) => {
+                    self.links.retain(|(to, _, _)| *to != server);
                     limited!(
                         warn,
                         "migration failures",
@@ -241,6 +241,32 @@ impl Migrator<'_> {
                     tokio::time::sleep(RETRY_DELAY).await;
                 }
             }
+        }
+    }
+
+    /// The migrator's connection to `server`'s master at `address`: kept from the previous
+    /// step while the master stays there, else a new one (authenticated, on the pool's db).
+    async fn link_to(&mut self, server: usize, address: &ServerAddress) -> io::Result<&mut Link> {
+        let kept = self
+            .links
+            .iter()
+            .position(|(to, at, _)| *to == server && at == address);
+        let at = match kept {
+            Some(at) => at,
+            None => {
+                self.links.retain(|(to, _, _)| *to != server);
+                let mut link = Link::to_server(self.entry, address, STEP_LIMIT).await?;
+                if self.entry.redis_db != 0 {
+                    let db = self.entry.redis_db.to_string();
+                    link.call(&[b"SELECT", db.as_bytes()], STEP_LIMIT).await?;
+                }
+                self.links.push((server, address.clone(), link));
+                self.links.len() - 1
+            }
+        };
+        match self.links.get_mut(at) {
+            Some((_, _, link)) => Ok(link),
+            None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
