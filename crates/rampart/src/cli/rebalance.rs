@@ -98,7 +98,7 @@ async fn read_status(admin: SocketAddr) -> Result<Status, String> {
 }
 
 /// `alpha [#######.......]  46%  12000 read, 4000 moved, about 3 s left`.
-fn progress_line(pool: &str, migration: &MigrationStatus) -> String {
+pub fn progress_line(pool: &str, migration: &MigrationStatus) -> String {
     let total = migration.scanned + migration.remaining_estimate;
     let done = if migration.remaining_estimate == 0 || total == 0 {
         1.0

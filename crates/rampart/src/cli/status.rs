@@ -1,8 +1,9 @@
 //! `rampart status`: a terminal table of a running proxy, read from its admin endpoint's
 //! `/status`: one row per shard (pool, shard, master, replicas, state, requests per second,
-//! errors) and one line per VRRP instance, the way `redis-cli --stat` or `top` shows things.
-//! Requests per second come from two samples `--interval` apart; `--watch` redraws every
-//! interval (clearing the screen when stdout is a terminal, plain blocks otherwise).
+//! errors), a progress line per pool that migrates, and one line per VRRP instance, the way
+//! `redis-cli --stat` or `top` shows things. Requests per second come from two samples
+//! `--interval` apart; `--watch` redraws every interval (clearing the screen when stdout is a
+//! terminal, plain blocks otherwise).
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
@@ -14,6 +15,7 @@ use hyper::{Method, StatusCode};
 
 use super::args::StatusArgs;
 use super::endpoint_client::{self, EndpointError};
+use super::rebalance::progress_line;
 use crate::admin::status::Status;
 
 /// Why the status could not be read.
@@ -122,7 +124,13 @@ fn render(now: &Sample, before: &Sample, address: SocketAddr) -> String {
                 .copied()
                 .unwrap_or(shard.requests);
             let rate = shard.requests.saturating_sub(previous) as f64 / seconds;
-            let state = if !shard.live {
+            let draining = pool
+                .migration
+                .as_ref()
+                .is_some_and(|migration| migration.draining.contains(&shard.name));
+            let state = if draining {
+                "draining"
+            } else if !shard.live {
                 "ejected"
             } else if shard.master_down {
                 "master down"
@@ -151,6 +159,14 @@ fn render(now: &Sample, before: &Sample, address: SocketAddr) -> String {
         uptime(now.status.uptime_seconds)
     );
     text.push_str(&columns(&rows));
+    for pool in &now.status.pools {
+        if let Some(migration) = &pool.migration {
+            text.push_str(&format!(
+                "migrating: {}\n",
+                progress_line(&pool.name, migration)
+            ));
+        }
+    }
     for instance in &now.status.vrrp {
         text.push_str(&format!(
             "VRRP {}: {}, priority {}, master {}, {} transitions\n",
@@ -252,6 +268,28 @@ mod tests {
              POOL   SHARD     MASTER          REPLICAS  STATE  REQ/S  ERRORS\n\
              alpha  clusterA  127.0.0.1:7001  -         up     1000   2\n\
              VRRP VI_1: MASTER, priority 100, master 10.0.0.1, 1 transitions\n"
+        );
+    }
+
+    #[test]
+    fn a_migrating_pool_shows_its_draining_shard_and_a_progress_line() {
+        let start = Instant::now();
+        let before = sample(100, start);
+        let mut now = sample(100, start + Duration::from_millis(500));
+        now.status.pools[0].migration = Some(crate::admin::status::MigrationStatus {
+            running: true,
+            waiting: false,
+            scanned: 100,
+            moved: 40,
+            remaining_estimate: 300,
+            eta_seconds: Some(1.0),
+            draining: vec!["clusterA".into()],
+        });
+        let table = render(&now, &before, SocketAddr::from(([127, 0, 0, 1], 22223)));
+        assert!(table.contains("  draining  "), "{table}");
+        assert!(
+            table.contains("migrating: alpha [########......................]  25%  100 read, 40 moved, about 1 s left\n"),
+            "{table}"
         );
     }
 
