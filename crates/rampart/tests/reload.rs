@@ -23,7 +23,7 @@ use support::admin::{get, request, status};
 use support::process::{Guarded, Rampart, Redis, listening_sockets, pings, pool_yaml};
 use support::random::scrambled;
 use support::replication::info;
-use support::resp::{Client, bulk, ok, pong};
+use support::resp::{Client, Reply, bulk, call, ok, pong};
 use support::route::place;
 use support::shards::shards_of;
 use support::stats::{Json, assert_stat, pool_servers, server_counter, servers_sum, stat_reaching};
@@ -934,4 +934,71 @@ fn rampart_reload_signals_the_pid_in_the_pid_file() {
     let stderr = text(&run.stderr);
     assert!(stderr.contains(missing_arg), "names the pid file: {stderr}");
     assert!(!proxy.has_exited(), "rampart is still running");
+}
+
+/// The connections redis-server `redis` has from clients, not counting the one asking.
+fn connections_of(redis: &Redis) -> usize {
+    match call(redis.port, &["CLIENT", "LIST"]) {
+        Reply::Bulk(Some(list)) => String::from_utf8_lossy(&list).lines().count() - 1,
+        other => panic!("CLIENT LIST: {other:?}"),
+    }
+}
+
+/// A subscriber keeps its connection across six reloads (it holds a server link of its own,
+/// so it stays on the configuration it subscribed under), while a client sends GETs between
+/// them: the views of the pool that the reloads retired in between are dropped with their
+/// connections, so the server sees no more connections after six reloads than after one.
+#[test]
+fn reloads_past_a_subscriber_leave_no_connection_behind() {
+    let redis = Redis::start(&[]);
+    let port = free_port();
+    let file = |timeout: u32| {
+        pool(
+            "alpha",
+            port,
+            &format!("  timeout: {timeout}\n"),
+            "s",
+            &[redis.port],
+        )
+    };
+    let proxy = Rampart::start(&file(1000), &[port], &[]);
+    let mut subscriber = Client::open(port);
+    assert_eq!(
+        subscriber.call_str(&["SUBSCRIBE", "news"]),
+        Reply::Array(Some(vec![
+            bulk("subscribe"),
+            bulk("news"),
+            Reply::Integer(1)
+        ]))
+    );
+    let mut connections = Vec::new();
+    for round in 1..=6 {
+        install(&proxy, &file(1000 + round * 100));
+        reload_by_admin(&proxy);
+        let mut client = Client::open(port);
+        assert_eq!(client.call_str(&["SET", "leak:k", "v"]), ok());
+        assert_eq!(client.call_str(&["GET", "leak:k"]), bulk("v"));
+        drop(client);
+        wait_until("the connections of the view before to close", LIMIT, || {
+            connections.push(connections_of(&redis));
+            round == 1 || connections.last() <= connections.first()
+        });
+    }
+    assert!(
+        connections.last() <= connections.first(),
+        "server connections after each reload: {connections:?}"
+    );
+    assert_eq!(
+        call(port, &["PUBLISH", "news", "still here"]),
+        Reply::Integer(1)
+    );
+    assert_eq!(
+        subscriber.read_reply().expect("the message"),
+        Reply::Array(Some(vec![
+            bulk("message"),
+            bulk("news"),
+            bulk("still here")
+        ]))
+    );
+    drop(proxy);
 }

@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -96,6 +96,10 @@ struct Worker {
     context: Rc<WorkerContext>,
     epoch: RefCell<Rc<Epoch>>,
     accepting: RefCell<Vec<AcceptLoop>>,
+    /// Views of pools that reloads retired and that some client still holds: each reload
+    /// points them straight at the newest view, so that a view in between, once its clients
+    /// moved on, is dropped with its connections.
+    retired: RefCell<Vec<Weak<WorkerPool>>>,
     next_client: Cell<u64>,
 }
 
@@ -115,6 +119,7 @@ async fn serve(id: usize, live: Arc<Live>, stopping: watch::Receiver<bool>) -> i
         context: Rc::clone(&context),
         epoch: RefCell::new(Rc::new(Epoch::new(shared, stats))),
         accepting: RefCell::new(Vec::new()),
+        retired: RefCell::new(Vec::new()),
         next_client: Cell::new(0),
     });
     let parking = tokio::task::spawn_local(restarting(id, "the parking lot", {
@@ -248,11 +253,15 @@ impl Worker {
         let shared = self.live.load_full();
         let stats = old.stats.carried_over(&old.shared.config, &shared.config);
         let epoch = Rc::new(Epoch::new(shared, stats));
-        for pool in &old.pools {
+        let mut retired = self.retired.borrow_mut();
+        retired.extend(old.pools.iter().map(Rc::downgrade));
+        retired.retain(|pool| pool.strong_count() > 0);
+        for pool in retired.iter().filter_map(Weak::upgrade) {
             let name = &pool.pool().name;
             let latest = epoch.pools.iter().find(|next| next.pool().name == *name);
             pool.retire(latest.cloned());
         }
+        drop(retired);
         *self.epoch.borrow_mut() = Rc::clone(&epoch);
         let mut previous = std::mem::take(&mut *self.accepting.borrow_mut());
         for accept_loop in &previous {
